@@ -1,0 +1,207 @@
+//! The command line: global flags and subcommands, with examples in `--help`.
+
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, Subcommand};
+
+use crate::duration::parse_duration;
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("the timeout must be more than 0s".into());
+    }
+    Ok(d)
+}
+
+fn parse_within(s: &str) -> Result<u64, String> {
+    parse_duration(s)
+        .map(|d| d.as_secs())
+        .map_err(|e| e.to_string())
+}
+
+const MAIN_AFTER_HELP: &str = "\
+Configuration:
+  TOKEN_MANAGER_URL and TOKEN_MANAGER_API_KEY are read from the environment, or from a .env
+  file in the current directory; --url and --api-key override both.
+
+Exit codes:
+  0 success, 1 the API answered an error, 2 usage or configuration, 3 network failure.
+
+Examples:
+  tokenctl sync
+  tokenctl status
+  tokenctl get APEX_136189
+  TOKEN=$(tokenctl get APEX_136189 --raw)
+  tokenctl list --main-account APEX_136189 --active true
+  tokenctl list --expiring-within 10m
+  tokenctl --json status | jq .sync_needed
+  tokenctl cleanup";
+
+/// Command-line client for the token-manager Worker.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tokenctl",
+    version,
+    about = "Command-line client for the token-manager Worker: sync Tradovate tokens from Redis \
+             to Supabase, check status, fetch tokens.",
+    after_help = MAIN_AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// The Worker's base URL [env: TOKEN_MANAGER_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// API key: the admin key for sync/cleanup, the read key is enough for status/get/list
+    /// [env: TOKEN_MANAGER_API_KEY]
+    #[arg(long, global = true, value_name = "KEY")]
+    pub api_key: Option<String>,
+
+    /// Print the API's JSON answer exactly as received (for scripts)
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Give up on a request after this long (e.g. 30s, 2m)
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub timeout: Duration,
+
+    /// No colour, even on a terminal (NO_COLOR also works)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy every token from Redis into Supabase (POST /v1/sync; admin key)
+    #[command(after_help = "\
+Examples:
+  tokenctl sync
+  tokenctl --json sync | jq .tokens_synced
+  */30 * * * * cd /path/to/project && tokenctl --no-color sync >> logs/token_sync.log 2>&1")]
+    Sync,
+
+    /// Token counts in Supabase and Redis, last sync, recent tokens (GET /v1/status)
+    #[command(after_help = "\
+Examples:
+  tokenctl status
+  tokenctl --json status | jq .sync_needed")]
+    Status,
+
+    /// Fetch one account's token, decrypted, with its expiry (GET /v1/tokens/{account})
+    #[command(after_help = "\
+An expired or inactive token is refused by the API (HTTP 410): exit code 1, nothing on stdout.
+
+Examples:
+  tokenctl get APEX_136189
+  TOKEN=$(tokenctl get APEX_136189 --raw)
+  tokenctl --json get PAAPEX1361890000001 | jq -r .expires_at")]
+    Get {
+        /// Account name, e.g. APEX_136189 or PAAPEX1361890000001
+        account: String,
+
+        /// Print only the token and a newline (overrides --json)
+        #[arg(long)]
+        raw: bool,
+    },
+
+    /// List token metadata, never the tokens themselves (GET /v1/tokens)
+    #[command(after_help = "\
+Examples:
+  tokenctl list
+  tokenctl list --main-account APEX_136189
+  tokenctl list --active true --expiring-within 10m
+  tokenctl --json list --active false | jq -r '.tokens[].account_name'")]
+    List {
+        /// Only tokens of this main account, e.g. APEX_136189
+        #[arg(long, value_name = "M")]
+        main_account: Option<String>,
+
+        /// Only active (true) or inactive (false) tokens
+        #[arg(long, value_name = "true|false", action = ArgAction::Set)]
+        active: Option<bool>,
+
+        /// Only tokens expiring within this long: 90s, 10m, 2h, 1d
+        #[arg(long, value_name = "DURATION", value_parser = parse_within)]
+        expiring_within: Option<u64>,
+    },
+
+    /// Mark expired tokens inactive (POST /v1/cleanup; admin key)
+    #[command(after_help = "\
+Examples:
+  tokenctl cleanup
+  0 2 * * * cd /path/to/project && tokenctl --no-color cleanup >> logs/token_cleanup.log 2>&1")]
+    Cleanup,
+
+    /// Is the Worker up? (GET /health; no key needed)
+    #[command(after_help = "\
+Examples:
+  tokenctl health
+  tokenctl --url http://127.0.0.1:8787 health")]
+    Health,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_anywhere() {
+        let c = Cli::try_parse_from([
+            "tokenctl",
+            "list",
+            "--json",
+            "--timeout",
+            "5s",
+            "--active",
+            "false",
+            "--expiring-within",
+            "10m",
+            "--main-account",
+            "APEX_136189",
+            "--no-color",
+        ])
+        .unwrap();
+        assert!(c.json && c.no_color);
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        match c.command {
+            Command::List {
+                main_account,
+                active,
+                expiring_within,
+            } => {
+                assert_eq!(main_account.as_deref(), Some("APEX_136189"));
+                assert_eq!(active, Some(false));
+                assert_eq!(expiring_within, Some(600));
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from(["tokenctl", "status"]).unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for args in [
+            vec!["tokenctl", "list", "--active", "yes"],
+            vec!["tokenctl", "list", "--expiring-within", "soon"],
+            vec!["tokenctl", "--timeout", "0s", "status"],
+            vec!["tokenctl", "get"],
+            vec!["tokenctl", "frobnicate"],
+        ] {
+            let e = Cli::try_parse_from(&args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
+    }
+}
