@@ -1,0 +1,467 @@
+//! End-to-end: the built `tokenctl` binary against a running Worker (wrangler dev) with its
+//! Redis behind it. `./scripts/test.sh` starts that stack and exports the TM_TEST_* variables;
+//! without them these tests fail on purpose, naming the script.
+//!
+//! The database is shared with the other test binaries (run one after another), so nothing
+//! here assumes it is empty; the accounts used are all prefixed `CLI_E2E_` and their Redis keys
+//! are deleted at the end.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::Value;
+
+const OK_ACCOUNT: &str = "CLI_E2E_OK";
+const EXPIRED_ACCOUNT: &str = "CLI_E2E_EXPIRED";
+
+fn env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => panic!(
+            "{name} is not set: the tokenctl end-to-end tests need the local stack; \
+             run them with ./scripts/test.sh (it starts the Worker, Redis and Supabase and \
+             exports TM_TEST_WORKER_URL, TM_TEST_ADMIN_KEY, TM_TEST_READ_KEY, TM_TEST_REDIS_URL)"
+        ),
+    }
+}
+
+struct Stack {
+    url: String,
+    admin: String,
+    read: String,
+}
+
+fn stack() -> Stack {
+    Stack {
+        url: env("TM_TEST_WORKER_URL"),
+        admin: env("TM_TEST_ADMIN_KEY"),
+        read: env("TM_TEST_READ_KEY"),
+    }
+}
+
+/// An empty working directory, so no stray `.env` takes part.
+fn workdir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tokenctl-e2e-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs tokenctl with `args`, configuration passed through `envs` only (the caller's
+/// TOKEN_MANAGER_* and NO_COLOR are removed).
+fn tokenctl_in(dir: &PathBuf, envs: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenctl"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("TOKEN_MANAGER_URL")
+        .env_remove("TOKEN_MANAGER_API_KEY")
+        .env_remove("NO_COLOR");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out: Output = cmd.output().expect("run tokenctl");
+    let run = Run {
+        code: out.status.code().expect("tokenctl exited by a signal"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+        args: args.join(" "),
+    };
+    eprintln!("$ tokenctl {} -> exit {}", run.args, run.code);
+    run
+}
+
+/// Runs tokenctl with the URL and key as flags.
+fn tokenctl(s: &Stack, key: &str, args: &[&str]) -> Run {
+    let mut all = vec!["--url", s.url.as_str(), "--api-key", key];
+    all.extend_from_slice(args);
+    tokenctl_in(&workdir("flags"), &[], &all)
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    args: String,
+}
+
+impl Run {
+    fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "tokenctl {} failed\nstdout:\n{}\nstderr:\n{}",
+            self.args, self.stdout, self.stderr
+        );
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "tokenctl {}: stdout is not JSON ({e}):\n{}",
+                self.args, self.stdout
+            )
+        })
+    }
+
+    fn fails_with(self, code: i32, needles: &[&str]) -> Self {
+        assert_eq!(
+            self.code, code,
+            "tokenctl {}: expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.args, self.stdout, self.stderr
+        );
+        for n in needles {
+            assert!(
+                self.stderr.contains(n),
+                "tokenctl {}: stderr lacks {n:?}:\n{}",
+                self.args,
+                self.stderr
+            );
+        }
+        self
+    }
+}
+
+fn jwt(exp: i64, nonce: &str) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD
+        .encode(serde_json::json!({"sub": "cli-e2e", "exp": exp, "jti": nonce}).to_string());
+    let sig = URL_SAFE_NO_PAD.encode(format!("not-a-real-signature-{nonce}"));
+    format!("{header}.{payload}.{sig}")
+}
+
+/// The e2e accounts' Redis keys; deleted when dropped, even if an assertion failed.
+struct RedisKeys {
+    con: redis::Connection,
+    keys: Vec<String>,
+}
+
+impl RedisKeys {
+    fn set(&mut self, key: &str, value: &str) {
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .query::<()>(&mut self.con)
+            .expect("SET in Redis");
+        self.keys.push(key.to_string());
+    }
+
+    fn delete_all(&mut self) {
+        if !self.keys.is_empty() {
+            let _: Result<i64, _> = redis::cmd("DEL").arg(&self.keys).query(&mut self.con);
+            self.keys.clear();
+        }
+    }
+}
+
+impl Drop for RedisKeys {
+    fn drop(&mut self) {
+        self.delete_all();
+    }
+}
+
+/// Runs sync, waiting out a concurrent run (409) a few times.
+fn sync(s: &Stack, args: &[&str]) -> Run {
+    let mut all = args.to_vec();
+    all.push("sync");
+    for _ in 0..10 {
+        let run = tokenctl(s, &s.admin, &all);
+        if run.code == 1 && run.stderr.contains("409") {
+            std::thread::sleep(Duration::from_secs(1));
+            continue;
+        }
+        return run.ok();
+    }
+    panic!("sync stayed busy (409) for 10 tries");
+}
+
+#[test]
+fn sync_status_get_list_cleanup_against_the_worker() {
+    let s = stack();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let nonce = format!("{}-{now}", std::process::id());
+    let ok_token = jwt(now + 3600, &nonce);
+    let expired_token = jwt(now - 3600, &nonce);
+
+    let con = redis::Client::open(env("TM_TEST_REDIS_URL"))
+        .expect("TM_TEST_REDIS_URL is a redis:// URL")
+        .get_connection()
+        .expect("connect to the test Redis");
+    let mut keys = RedisKeys {
+        con,
+        keys: Vec::new(),
+    };
+    keys.set(&format!("token:{OK_ACCOUNT}"), &ok_token);
+    keys.set(&format!("token:{EXPIRED_ACCOUNT}"), &expired_token);
+
+    // sync --json: the exact body, which names our accounts.
+    let run = sync(&s, &["--json"]);
+    let body = run.json();
+    assert_eq!(body["success"], true, "{body}");
+    let accounts: Vec<&str> = body["accounts"]
+        .as_array()
+        .expect("accounts is a list")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        accounts.contains(&OK_ACCOUNT) && accounts.contains(&EXPIRED_ACCOUNT),
+        "{body}"
+    );
+    assert!(body["tokens_synced"].as_i64().unwrap() >= 2, "{body}");
+    assert!(
+        !run.stdout.contains(&ok_token),
+        "sync must not print tokens"
+    );
+    assert!(!run.stdout.contains(&s.admin) && !run.stderr.contains(&s.admin));
+
+    // sync, human: the seed's layout; our tokens did not change, so nothing to print them.
+    let run = sync(&s, &[]);
+    let out = &run.stdout;
+    assert!(
+        out.starts_with(
+            "🔄 SUPABASE TOKEN MANAGER\n\
+             ============================================================\n\
+             🔄 Syncing tokens from Redis to Supabase...\n\
+             ✅ Sync successful: "
+        ),
+        "{out}"
+    );
+    for needle in [
+        "📊 Tokens synced: ",
+        "🔑 Key mappings: ",
+        "🏦 Accounts synced:\n",
+        "Unchanged: ",
+    ] {
+        assert!(out.contains(needle), "sync output lacks {needle:?}:\n{out}");
+    }
+    assert!(
+        !out.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    assert!(!out.contains(&ok_token) && !out.contains(&s.admin));
+
+    // A read key may not sync.
+    tokenctl(&s, &s.read, &["sync"]).fails_with(1, &["403", "forbidden"]);
+
+    // status with the read key, from a .env file in the working directory.
+    let dir = workdir("dotenv");
+    std::fs::write(
+        dir.join(".env"),
+        format!(
+            "TOKEN_MANAGER_URL={}\nTOKEN_MANAGER_API_KEY={}\n",
+            s.url, s.read
+        ),
+    )
+    .unwrap();
+    let run = tokenctl_in(&dir, &[], &["status"]).ok();
+    for needle in [
+        "📊 TOKEN STATUS:\n",
+        "   Supabase tokens: ",
+        "   Redis tokens: ",
+        "   Sync needed: ",
+        "   Last updated: ",
+        "   Last sync: ",
+        "🕐 Recent tokens:\n",
+    ] {
+        assert!(
+            run.stdout.contains(needle),
+            "status lacks {needle:?}:\n{}",
+            run.stdout
+        );
+    }
+    assert!(!run.stdout.contains(&s.read) && !run.stderr.contains(&s.read));
+    std::fs::remove_dir_all(&dir).ok();
+
+    // status --json, configuration from the environment.
+    let run = tokenctl_in(
+        &workdir("env"),
+        &[
+            ("TOKEN_MANAGER_URL", &s.url),
+            ("TOKEN_MANAGER_API_KEY", &s.read),
+        ],
+        &["--json", "status"],
+    )
+    .ok();
+    let body = run.json();
+    assert!(body["supabase_tokens"].as_i64().unwrap() >= 2, "{body}");
+    assert!(body["redis_tokens"].as_i64().unwrap() >= 2, "{body}");
+    assert!(body["recent_tokens"].is_array(), "{body}");
+
+    // get: human, --json, --raw.
+    let run = tokenctl(&s, &s.read, &["get", OK_ACCOUNT]).ok();
+    assert!(
+        run.stdout
+            .contains(&format!("🔑 Token for {OK_ACCOUNT}:\n")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("   Expires at: "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("   Token: {ok_token}\n")),
+        "{}",
+        run.stdout
+    );
+
+    let run = tokenctl(&s, &s.read, &["--json", "get", OK_ACCOUNT]).ok();
+    let body = run.json();
+    assert_eq!(body["account"], OK_ACCOUNT);
+    assert_eq!(body["token"], ok_token.as_str());
+    assert_eq!(body["expired"], false);
+    let left = body["expires_in_seconds"]
+        .as_i64()
+        .expect("expires_in_seconds");
+    assert!((3000..=3600).contains(&left), "{body}");
+
+    let run = tokenctl(&s, &s.read, &["get", OK_ACCOUNT, "--raw"]).ok();
+    assert_eq!(run.stdout, format!("{ok_token}\n"));
+    assert_eq!(run.stderr, "");
+
+    // An expired token is refused: 410, nothing on stdout.
+    let run = tokenctl(&s, &s.read, &["get", EXPIRED_ACCOUNT, "--raw"])
+        .fails_with(1, &["410", "token_expired"]);
+    assert_eq!(run.stdout, "");
+    assert!(!run.stderr.contains(&expired_token));
+
+    // list: metadata only.
+    let run = tokenctl(
+        &s,
+        &s.read,
+        &["--json", "list", "--main-account", OK_ACCOUNT],
+    )
+    .ok();
+    let body = run.json();
+    let names: Vec<&str> = body["tokens"]
+        .as_array()
+        .expect("tokens is a list")
+        .iter()
+        .filter_map(|t| t["account_name"].as_str())
+        .collect();
+    assert_eq!(names, vec![OK_ACCOUNT], "{body}");
+    assert_eq!(body["count"], 1, "{body}");
+    assert!(!run.stdout.contains(&ok_token));
+
+    let run = tokenctl(
+        &s,
+        &s.read,
+        &["list", "--active", "true", "--expiring-within", "2h"],
+    )
+    .ok();
+    assert!(run.stdout.contains("📋 Tokens: "), "{}", run.stdout);
+    assert!(run.stdout.contains(OK_ACCOUNT), "{}", run.stdout);
+    assert!(!run.stdout.contains(&ok_token));
+
+    // cleanup (admin): human, then --json.
+    let run = tokenctl(&s, &s.admin, &["cleanup"]).ok();
+    assert!(
+        run.stdout.contains("✅ Cleanup successful: "),
+        "{}",
+        run.stdout
+    );
+    let cleaned: i64 = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("🧹 Tokens cleaned: "))
+        .expect("a 'Tokens cleaned' line")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(cleaned >= 1, "our expired token was active: {}", run.stdout);
+
+    let run = tokenctl(&s, &s.admin, &["--json", "cleanup"]).ok();
+    let body = run.json();
+    assert_eq!(body["success"], true, "{body}");
+    assert!(body["cleaned"].is_number(), "{body}");
+
+    // After cleanup the expired token is inactive, and still refused.
+    let run = tokenctl(
+        &s,
+        &s.read,
+        &[
+            "--json",
+            "list",
+            "--main-account",
+            EXPIRED_ACCOUNT,
+            "--active",
+            "false",
+        ],
+    )
+    .ok();
+    assert!(run.stdout.contains(EXPIRED_ACCOUNT), "{}", run.stdout);
+    tokenctl(&s, &s.read, &["get", EXPIRED_ACCOUNT]).fails_with(1, &["410"]);
+
+    // Remove our keys; the next sync deactivates our accounts.
+    keys.delete_all();
+    let body = sync(&s, &["--json"]).json();
+    assert_eq!(body["success"], true, "{body}");
+    tokenctl(&s, &s.read, &["get", OK_ACCOUNT]).fails_with(1, &["410"]);
+}
+
+#[test]
+fn wrong_key_is_exit_1_with_401() {
+    let s = stack();
+    let wrong = "definitely-not-a-valid-key";
+    let run = tokenctl(&s, wrong, &["status"]).fails_with(1, &["401", "unauthorized"]);
+    assert_eq!(run.stdout.lines().next(), Some("🔄 SUPABASE TOKEN MANAGER"));
+    assert!(!run.stdout.contains(wrong) && !run.stderr.contains(wrong));
+    // --json puts the API's error body on stdout as received.
+    let run = tokenctl(&s, wrong, &["--json", "status"]).fails_with(1, &["401"]);
+    assert_eq!(run.json()["error"]["code"], "unauthorized");
+}
+
+#[test]
+fn unknown_account_is_exit_1_with_404() {
+    let s = stack();
+    let account = format!("CLI_E2E_NO_SUCH_ACCOUNT_{}", std::process::id());
+    let run = tokenctl(&s, &s.read, &["get", &account, "--raw"]).fails_with(1, &["404"]);
+    assert_eq!(run.stdout, "");
+    // A name with a slash stays one path segment: refused as an account (400 or 404), never
+    // routed to another endpoint.
+    let run = tokenctl(&s, &s.read, &["get", "CLI_E2E/../status"]).fails_with(1, &[]);
+    assert!(
+        run.stderr.contains("API error 404") || run.stderr.contains("API error 400"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("TOKEN STATUS"));
+}
+
+#[test]
+fn unreachable_url_is_exit_3() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = workdir("closed");
+    for args in [
+        &["status"][..],
+        &["sync"][..],
+        &["get", OK_ACCOUNT, "--raw"][..],
+    ] {
+        let mut all = vec!["--url", url.as_str(), "--api-key", "k", "--timeout", "5s"];
+        all.extend_from_slice(args);
+        let run = tokenctl_in(&dir, &[], &all).fails_with(3, &["could not connect"]);
+        assert!(!run.stdout.contains("Token:"));
+    }
+    // A missing setting is a configuration error, exit 2, naming it.
+    tokenctl_in(&dir, &[], &["status"]).fails_with(2, &["TOKEN_MANAGER_URL"]);
+}
+
+#[test]
+fn health_needs_no_key() {
+    let s = stack();
+    let dir = workdir("health");
+    let run = tokenctl_in(&dir, &[], &["--url", &s.url, "health"]).ok();
+    assert!(
+        run.stdout.contains("✅ Worker healthy: ok"),
+        "{}",
+        run.stdout
+    );
+    let run = tokenctl_in(&dir, &[], &["--url", &s.url, "--json", "health"]).ok();
+    assert_eq!(run.json()["status"], "ok");
+}
