@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Runs the Worker locally against a local Supabase (PostgreSQL + PostgREST) and Upstash
+# (Redis + upstash-local), with 22 demo tokens in Redis.
+#
+#   scripts/dev.sh         install what is missing, start the dev stack, migrate, seed, and
+#                          follow the Worker's log; Ctrl-C stops what this command started
+#   scripts/dev.sh stop    stop the dev stack (the pids recorded in .state/dev/pids)
+#
+# Ports: Worker 8787, PostgREST 54321, PostgreSQL 54322, Redis 6380, upstash-local 8079.
+# Settings: .dev.vars (written from .dev.vars.example when missing). Logs: .state/dev/logs/.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+load_profile dev
+
+case ${1:-up} in
+  up) ;;
+  stop)
+    stack_down
+    exit 0
+    ;;
+  *)
+    echo "usage: $0 [stop]" >&2
+    exit 2
+    ;;
+esac
+
+follow_pid=""
+# shellcheck disable=SC2317 # called from the traps below
+shutdown() {
+  trap - EXIT INT TERM
+  if [[ -n $follow_pid ]]; then kill "$follow_pid" 2>/dev/null || true; fi
+  if ((${#STARTED_SERVICES[@]})); then
+    echo >&2
+    stop_started_services
+  fi
+}
+# shellcheck disable=SC2317
+on_exit() {
+  local status=$?
+  ((status == 0)) || print_log_locations
+  shutdown
+}
+trap on_exit EXIT
+trap 'shutdown; exit 130' INT TERM
+
+ensure_tools
+build_upstash_local
+build_worker
+stack_up
+"$REPO_ROOT/scripts/seed-demo-tokens.sh" "$REDIS_PORT"
+
+read_key=$(dotenv_get "$WORKER_ENV" TOKEN_MANAGER_READ_KEY)
+admin_key=$(dotenv_get "$WORKER_ENV" TOKEN_MANAGER_ADMIN_KEY)
+upstash_token=$(dotenv_get "$WORKER_ENV" UPSTASH_REDIS_REST_TOKEN)
+cat <<EOF
+
+  token-manager is running at $WORKER_URL
+
+  read key   $read_key
+  admin key  $admin_key
+  (dev-only keys, from .dev.vars)
+
+  Supabase REST  $POSTGREST_URL   PostgreSQL $DATABASE_URL
+  Upstash REST   $UPSTASH_URL    token $upstash_token
+  Redis          $REDIS_URL   22 demo tokens (token:*), reseed: scripts/seed-demo-tokens.sh
+
+  Try:
+    curl -s -H "Authorization: Bearer $read_key" '$WORKER_URL/token-manager?action=status'
+    curl -s -X POST -H "Authorization: Bearer $admin_key" '$WORKER_URL/token-manager?action=sync'
+    curl -s '$WORKER_URL/__scheduled?cron=*/30+*+*+*+*'    # fire the sync cron now
+
+  Logs: ${LOG_DIR#"$REPO_ROOT"/}/    Stop: Ctrl-C here, or scripts/dev.sh stop
+
+EOF
+
+worker_pid=$(running_pid worker) || die "the Worker is not running (log: $(log_file worker))"
+if ((${#STARTED_SERVICES[@]} == 0)); then
+  echo "The dev stack was already running (scripts/dev.sh stop stops it)." >&2
+  exit 0
+fi
+echo "---- following $(log_file worker) ----" >&2
+tail -n +1 -f "$(log_file worker)" &
+follow_pid=$!
+# Wait while the Worker runs; Ctrl-C lands in the INT trap, which stops what we started.
+while kill -0 "$worker_pid" 2>/dev/null; do
+  sleep 1
+done
+die "the Worker exited (log: $(log_file worker))"

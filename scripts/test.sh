@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every test: unit, integration against the real local services, and end-to-end through
+# wrangler dev. Starts its own stack (the test profile: other ports, fresh data dirs under
+# .state/test) and stops it on exit, whether the tests pass or not; a running dev stack is
+# left alone.
+#
+#   scripts/test.sh                    cargo test --workspace --locked
+#   scripts/test.sh -- --nocapture     extra arguments go to cargo test
+#
+# The tests read the stack's settings from TM_TEST_* variables (scripts/env.sh lists them).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+load_profile test
+
+started_at=$SECONDS
+on_exit() {
+  local status=$?
+  trap - EXIT INT TERM
+  if ((status != 0)); then
+    print_log_locations
+  fi
+  stop_started_services
+  say "test.sh finished in $((SECONDS - started_at))s (exit $status)"
+  exit "$status"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+lock_test_profile
+
+ensure_tools
+build_upstash_local
+build_worker
+# Compile the tests before starting the stack, so a compile error costs no service start.
+say "building tests (cargo test --workspace --locked --no-run)"
+(cd "$REPO_ROOT" && cargo test --workspace --locked --no-run)
+
+stack_up
+eval "$(print_exports)"
+
+say "running tests (cargo test --workspace --locked $*)"
+cd "$REPO_ROOT"
+# cargo runs the test binaries one after another: they share the stack.
+if ! cargo test --workspace --locked "$@"; then
+  show_log_tail "$(log_file worker)" 30
+  die "tests failed; the logs of the services are listed below"
+fi
