@@ -1,0 +1,359 @@
+//! Typed configuration, read from the Worker's vars and secrets (or any lookup natively).
+//!
+//! A missing or malformed setting is a [`ConfigError`] naming it; the HTTP layer answers 503
+//! with that message instead of panicking.
+
+use std::fmt;
+
+use crate::crypto::Keyring;
+
+/// Redis glob used when `TOKEN_KEY_PATTERNS` is not set.
+pub const DEFAULT_KEY_PATTERN: &str = "token:*";
+/// Cron expression that runs a sync unless `SYNC_CRON` says otherwise (wrangler.toml).
+pub const DEFAULT_SYNC_CRON: &str = "*/30 * * * *";
+/// Cron expression that runs a cleanup unless `CLEANUP_CRON` says otherwise (wrangler.toml).
+pub const DEFAULT_CLEANUP_CRON: &str = "0 2 * * *";
+/// Shortest API key accepted: anything weaker answers 503 naming the setting.
+pub const MIN_API_KEY_LEN: usize = 32;
+
+/// A setting that is missing or malformed; the message names it and says how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("setting {name} is missing: set it with `wrangler secret put {name}` (or in .dev.vars locally)")]
+    Missing { name: &'static str },
+    #[error("setting {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// A secret string whose `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The value, for the one place that must send it (an HTTP header, a comparison).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Everything the jobs and the HTTP layer need, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// PostgREST base URL (`SUPABASE_REST_URL`, else `SUPABASE_URL` + `/rest/v1`).
+    pub supabase_rest_url: String,
+    pub supabase_service_role_key: Secret,
+    pub upstash_url: String,
+    pub upstash_token: Secret,
+    /// Keys allowed to call every route (several allow rotation without downtime).
+    pub admin_keys: Vec<Secret>,
+    /// Keys allowed to call status, get and list.
+    pub read_keys: Vec<Secret>,
+    pub keyring: Keyring,
+    /// Redis globs whose keys hold tokens; each ends with `*`.
+    pub key_patterns: Vec<String>,
+    /// Tokens per Redis pipeline and per PostgREST upsert.
+    pub batch_size: usize,
+    /// COUNT hint for each SCAN page.
+    pub scan_count: usize,
+    /// Window for `expiring_soon` in status, in seconds.
+    pub expiring_soon_seconds: i64,
+    /// How long the sync lock lives if a run dies without releasing it.
+    pub lock_ttl_ms: u64,
+    pub sync_cron: String,
+    pub cleanup_cron: String,
+}
+
+impl Config {
+    /// Reads and validates every setting through `lookup` (the Worker's env, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing { name });
+
+        let supabase_rest_url = match get("SUPABASE_REST_URL") {
+            Some(url) => http_url("SUPABASE_REST_URL", &url)?,
+            None => format!(
+                "{}/rest/v1",
+                http_url("SUPABASE_URL", &required("SUPABASE_URL")?)?
+            ),
+        };
+        let upstash_url = http_url(
+            "UPSTASH_REDIS_REST_URL",
+            &required("UPSTASH_REDIS_REST_URL")?,
+        )?;
+        let previous = get("TOKEN_ENCRYPTION_PREVIOUS_KEYS").unwrap_or_default();
+        let previous: Vec<&str> = list(&previous).collect();
+        let keyring =
+            Keyring::from_base64(&required("TOKEN_ENCRYPTION_KEY")?, &previous).map_err(|e| {
+                ConfigError::Invalid {
+                    name: if previous.is_empty() {
+                        "TOKEN_ENCRYPTION_KEY"
+                    } else {
+                        "TOKEN_ENCRYPTION_KEY or TOKEN_ENCRYPTION_PREVIOUS_KEYS"
+                    },
+                    reason: e.to_string(),
+                }
+            })?;
+        let key_patterns = match get("TOKEN_KEY_PATTERNS") {
+            Some(v) => list(&v)
+                .map(|p| key_pattern(p))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => vec![DEFAULT_KEY_PATTERN.to_string()],
+        };
+        if key_patterns.is_empty() {
+            return Err(invalid(
+                "TOKEN_KEY_PATTERNS",
+                "list at least one pattern, e.g. token:*",
+            ));
+        }
+        Ok(Self {
+            supabase_rest_url,
+            supabase_service_role_key: Secret::new(required("SUPABASE_SERVICE_ROLE_KEY")?),
+            upstash_url,
+            upstash_token: Secret::new(required("UPSTASH_REDIS_REST_TOKEN")?),
+            admin_keys: api_keys(
+                "TOKEN_MANAGER_ADMIN_KEY",
+                &required("TOKEN_MANAGER_ADMIN_KEY")?,
+            )?,
+            read_keys: match get("TOKEN_MANAGER_READ_KEY") {
+                Some(v) => api_keys("TOKEN_MANAGER_READ_KEY", &v)?,
+                None => Vec::new(),
+            },
+            keyring,
+            key_patterns,
+            batch_size: number("SYNC_BATCH_SIZE", get("SYNC_BATCH_SIZE"), 1000, 1, 5000)? as usize,
+            scan_count: number("SCAN_COUNT", get("SCAN_COUNT"), 1000, 10, 10_000)? as usize,
+            expiring_soon_seconds: number(
+                "EXPIRING_SOON_MINUTES",
+                get("EXPIRING_SOON_MINUTES"),
+                10,
+                0,
+                10_080,
+            )? as i64
+                * 60,
+            lock_ttl_ms: number(
+                "SYNC_LOCK_TTL_SECONDS",
+                get("SYNC_LOCK_TTL_SECONDS"),
+                120,
+                5,
+                3600,
+            )? * 1000,
+            sync_cron: get("SYNC_CRON").unwrap_or_else(|| DEFAULT_SYNC_CRON.to_string()),
+            cleanup_cron: get("CLEANUP_CRON").unwrap_or_else(|| DEFAULT_CLEANUP_CRON.to_string()),
+        })
+    }
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    }
+}
+
+/// Comma-separated items, trimmed, empty ones dropped.
+fn list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn http_url(name: &'static str, value: &str) -> Result<String, ConfigError> {
+    let value = value.trim().trim_end_matches('/');
+    match reqwest::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(value.to_string())
+        }
+        _ => Err(invalid(
+            name,
+            "expected an http(s) URL such as https://example.supabase.co",
+        )),
+    }
+}
+
+fn key_pattern(pattern: &str) -> Result<String, ConfigError> {
+    let prefix = pattern.strip_suffix('*').unwrap_or(pattern);
+    if !pattern.ends_with('*') || prefix.is_empty() || prefix.contains(['*', '?', '[', ']', '\\']) {
+        return Err(invalid(
+            "TOKEN_KEY_PATTERNS",
+            format!("pattern {pattern:?} must be a literal prefix followed by one trailing *, e.g. token:*"),
+        ));
+    }
+    Ok(pattern.to_string())
+}
+
+fn api_keys(name: &'static str, value: &str) -> Result<Vec<Secret>, ConfigError> {
+    let keys: Vec<Secret> = list(value).map(Secret::new).collect();
+    if keys.is_empty() {
+        return Err(ConfigError::Missing { name });
+    }
+    if let Some(pos) = keys
+        .iter()
+        .position(|k| k.expose().chars().count() < MIN_API_KEY_LEN)
+    {
+        return Err(invalid(
+            name,
+            format!(
+                "key #{} is shorter than {MIN_API_KEY_LEN} characters; generate one with `openssl rand -base64 32`",
+                pos + 1
+            ),
+        ));
+    }
+    Ok(keys)
+}
+
+fn number(
+    name: &'static str,
+    value: Option<String>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(
+            name,
+            format!("expected a whole number from {min} to {max}, got {value:?}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const KEY: &str = "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktMzJieXRlcyE=";
+
+    fn base() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("SUPABASE_URL", "https://abc.supabase.co".to_string()),
+            ("SUPABASE_SERVICE_ROLE_KEY", "service-role-jwt".to_string()),
+            (
+                "UPSTASH_REDIS_REST_URL",
+                "https://eu1.upstash.io/".to_string(),
+            ),
+            ("UPSTASH_REDIS_REST_TOKEN", "upstash-token".to_string()),
+            ("TOKEN_MANAGER_ADMIN_KEY", "a".repeat(32)),
+            ("TOKEN_MANAGER_READ_KEY", "r".repeat(40)),
+            ("TOKEN_ENCRYPTION_KEY", KEY.to_string()),
+        ])
+    }
+
+    fn load(vars: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_fill_everything_optional() {
+        let c = load(&base()).unwrap();
+        assert_eq!(c.supabase_rest_url, "https://abc.supabase.co/rest/v1");
+        assert_eq!(c.upstash_url, "https://eu1.upstash.io");
+        assert_eq!(c.key_patterns, vec!["token:*"]);
+        assert_eq!(
+            (c.batch_size, c.scan_count, c.expiring_soon_seconds),
+            (1000, 1000, 600)
+        );
+        assert_eq!(c.sync_cron, DEFAULT_SYNC_CRON);
+    }
+
+    #[test]
+    fn each_required_setting_is_named_when_missing() {
+        for name in [
+            "SUPABASE_URL",
+            "SUPABASE_SERVICE_ROLE_KEY",
+            "UPSTASH_REDIS_REST_URL",
+            "UPSTASH_REDIS_REST_TOKEN",
+            "TOKEN_MANAGER_ADMIN_KEY",
+            "TOKEN_ENCRYPTION_KEY",
+        ] {
+            let mut vars = base();
+            vars.remove(name);
+            assert_eq!(
+                load(&vars).unwrap_err(),
+                ConfigError::Missing { name },
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_api_keys_are_refused_by_name() {
+        let mut vars = base();
+        vars.insert(
+            "TOKEN_MANAGER_READ_KEY",
+            format!("{},short", "r".repeat(40)),
+        );
+        let err = load(&vars).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "TOKEN_MANAGER_READ_KEY",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("key #2"), "{err}");
+        assert!(
+            !err.to_string().contains("short"),
+            "the key itself must not be echoed: {err}"
+        );
+    }
+
+    #[test]
+    fn several_keys_per_scope_are_accepted() {
+        let mut vars = base();
+        vars.insert(
+            "TOKEN_MANAGER_ADMIN_KEY",
+            format!("{}, {}", "a".repeat(32), "b".repeat(32)),
+        );
+        assert_eq!(load(&vars).unwrap().admin_keys.len(), 2);
+    }
+
+    #[test]
+    fn malformed_values_are_named() {
+        for (name, value) in [
+            ("SUPABASE_URL", "not a url"),
+            ("UPSTASH_REDIS_REST_URL", "ftp://x"),
+            ("TOKEN_ENCRYPTION_KEY", "c2hvcnQ="),
+            ("TOKEN_KEY_PATTERNS", "token:"),
+            ("TOKEN_KEY_PATTERNS", "tok*en:*"),
+            ("SYNC_BATCH_SIZE", "0"),
+            ("SCAN_COUNT", "lots"),
+        ] {
+            let mut vars = base();
+            vars.insert(name, value.to_string());
+            let err = load(&vars).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { name: n, .. } if *n == name),
+                "{name}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn rest_url_override_wins_and_debug_hides_secrets() {
+        let mut vars = base();
+        vars.insert("SUPABASE_REST_URL", "http://127.0.0.1:54321".to_string());
+        let c = load(&vars).unwrap();
+        assert_eq!(c.supabase_rest_url, "http://127.0.0.1:54321");
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("upstash-token")
+                && !debug.contains("service-role-jwt")
+                && !debug.contains(&"a".repeat(32))
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! Get: one account's token, decrypted, with its expiry. Unknown accounts are
+//! [`JobError::UnknownAccount`]; expired or inactive tokens are refused without the token.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{JobError, Services};
+use crate::domain::account::AccountName;
+use crate::jobs::sync::md_aad;
+
+/// The get answer. Carries a plaintext token: send it with `Cache-Control: no-store`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenReport {
+    pub success: bool,
+    pub account: String,
+    pub main_account: String,
+    pub token: String,
+    pub token_type: String,
+    pub md_access_token: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub expired: bool,
+    pub expires_in_seconds: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+    pub metadata: Value,
+}
+
+/// Looks `account` up by exact name and decrypts its token if it is active and unexpired.
+pub async fn get(
+    services: &Services,
+    account: &str,
+    now: DateTime<Utc>,
+) -> Result<TokenReport, JobError> {
+    let name = AccountName::parse(account).map_err(|e| JobError::InvalidAccount {
+        account: account.to_string(),
+        reason: e.to_string(),
+    })?;
+    let row = services
+        .store
+        .get(name.as_str())
+        .await?
+        .ok_or_else(|| JobError::UnknownAccount(account.to_string()))?;
+    if !row.is_active {
+        return Err(JobError::Inactive(row.account_name));
+    }
+    if row.expires_at.is_some_and(|at| at <= now) {
+        return Err(JobError::Expired(row.account_name));
+    }
+    let keyring = &services.config.keyring;
+    let decrypt_error = |source| JobError::Decrypt {
+        account: row.account_name.clone(),
+        source,
+    };
+    let token = keyring
+        .decrypt(&row.account_name, &row.access_token)
+        .map_err(decrypt_error)?;
+    let mut metadata = row.metadata.clone();
+    let md_access_token = match metadata
+        .as_object_mut()
+        .and_then(|m| m.remove("md_access_token"))
+    {
+        Some(Value::String(sealed)) => Some(
+            keyring
+                .decrypt(&md_aad(&row.account_name), &sealed)
+                .map_err(decrypt_error)?,
+        ),
+        _ => None,
+    };
+    Ok(TokenReport {
+        success: true,
+        account: row.account_name.clone(),
+        main_account: row.main_account,
+        token,
+        token_type: row.token_type,
+        md_access_token,
+        expires_at: row.expires_at,
+        expired: false,
+        expires_in_seconds: row.expires_at.map(|at| (at - now).num_seconds()),
+        updated_at: row.updated_at,
+        metadata,
+    })
+}

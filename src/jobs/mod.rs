@@ -1,0 +1,128 @@
+//! The four jobs (sync, status, get, cleanup) and listing, over Upstash and Supabase.
+//! Each returns a serialisable report or a [`JobError`]; the HTTP layer and the cron
+//! handler only translate.
+
+pub mod cleanup;
+pub mod get;
+pub mod list;
+pub mod status;
+pub mod sync;
+
+use crate::config::Config;
+use crate::crypto::DecryptError;
+use crate::store::{Store, StoreError};
+use crate::upstash::{Upstash, UpstashError};
+
+/// What started a job; recorded in `sync_runs.trigger`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Http,
+    Cron,
+}
+
+impl Trigger {
+    /// The value stored in `sync_runs.trigger`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Http => "http",
+            Trigger::Cron => "cron",
+        }
+    }
+}
+
+/// Why a job could not finish. Upstream errors keep the upstream's own message.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Upstash(#[from] UpstashError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a sync is already running; try again when it finishes (the lock expires after {ttl_seconds} s if a run dies)")]
+    SyncInProgress { ttl_seconds: u64 },
+    #[error("account {account:?} is not valid: {reason}")]
+    InvalidAccount { account: String, reason: String },
+    #[error("no token stored for account {0:?}; run a sync or check the name")]
+    UnknownAccount(String),
+    #[error("the token for {0:?} has expired; the trading app must log in again and a sync will store the new token")]
+    Expired(String),
+    #[error(
+        "the token for {0:?} is inactive: its key is no longer in Redis or cleanup expired it"
+    )]
+    Inactive(String),
+    #[error("the stored token for {account:?} cannot be decrypted: {source}")]
+    Decrypt {
+        account: String,
+        source: DecryptError,
+    },
+}
+
+/// The configured clients every job uses.
+#[derive(Clone)]
+pub struct Services {
+    pub config: Config,
+    pub upstash: Upstash,
+    pub store: Store,
+}
+
+impl Services {
+    /// Clients for the configured Upstash and Supabase endpoints.
+    pub fn new(config: Config) -> Self {
+        let upstash = Upstash::new(
+            reqwest::Client::new(),
+            &config.upstash_url,
+            config.upstash_token.clone(),
+        );
+        let store = Store::new(&config.supabase_rest_url, &config.supabase_service_role_key);
+        Self {
+            config,
+            upstash,
+            store,
+        }
+    }
+}
+
+/// Runs the job a cron trigger names (sync or cleanup, per `SYNC_CRON`/`CLEANUP_CRON`) with
+/// trigger=cron and logs its outcome as one JSON line. Failed syncs are also in `sync_runs`.
+pub async fn scheduled(config: Result<Config, crate::config::ConfigError>, cron: &str) {
+    use serde_json::json;
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            crate::logging::log(
+                json!({ "event": "cron", "cron": cron, "ok": false, "error": e.to_string() }),
+            );
+            return;
+        }
+    };
+    let services = Services::new(config);
+    let outcome = if cron == services.config.sync_cron {
+        sync::sync(&services, Trigger::Cron).await.map(|r| json!({
+            "job": "sync", "run_id": r.run_id, "tokens_synced": r.tokens_synced, "inserted": r.inserted,
+            "updated": r.updated, "unchanged": r.unchanged, "deactivated": r.deactivated,
+            "skipped": r.skipped.len(), "duration_ms": r.duration_ms,
+        }))
+    } else if cron == services.config.cleanup_cron {
+        cleanup::cleanup(&services, Trigger::Cron)
+            .await
+            .map(|r| json!({ "job": "cleanup", "run_id": r.run_id, "cleaned": r.cleaned }))
+    } else {
+        let message = format!(
+            "cron {cron:?} matches neither SYNC_CRON ({:?}) nor CLEANUP_CRON ({:?})",
+            services.config.sync_cron, services.config.cleanup_cron
+        );
+        crate::logging::log(
+            json!({ "event": "cron", "cron": cron, "ok": false, "error": message }),
+        );
+        return;
+    };
+    let line = match outcome {
+        Ok(mut fields) => {
+            fields["event"] = json!("cron");
+            fields["cron"] = json!(cron);
+            fields["ok"] = json!(true);
+            fields
+        }
+        Err(e) => json!({ "event": "cron", "cron": cron, "ok": false, "error": e.to_string() }),
+    };
+    crate::logging::log(line);
+}

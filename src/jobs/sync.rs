@@ -1,0 +1,317 @@
+//! Sync: Redis → Supabase. SCAN pages find the keys, pipelines fetch values and TTLs in
+//! batches, only new or changed tokens are encrypted and upserted in batches, keys gone from
+//! Redis become inactive, and every run is recorded. A Redis lock keeps runs from overlapping.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::{JobError, Services, Trigger};
+use crate::domain::account::{main_account_for, AccountName, KeyType};
+use crate::domain::expiry::resolve_expiry;
+use crate::domain::token_value::parse_token_value;
+use crate::store::{ExistingToken, TokenRow};
+
+/// The Redis key holding the sync lock.
+pub const LOCK_KEY: &str = "token-manager:sync-lock";
+/// Stored expiries closer than this are the same (a TTL-derived expiry drifts by latency).
+const EXPIRY_TOLERANCE_SECONDS: i64 = 30;
+
+/// A Redis key that was not synced, and why. Never carries the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub redis_key: String,
+    pub reason: String,
+}
+
+/// The sync answer: the seed's fields plus what changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    pub success: bool,
+    pub message: String,
+    pub tokens_synced: usize,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: usize,
+    pub deactivated: u64,
+    pub skipped: Vec<Skipped>,
+    pub key_mappings: usize,
+    pub accounts: Vec<String>,
+    pub run_id: String,
+    pub duration_ms: i64,
+}
+
+/// A token read from Redis, parsed and ready to compare.
+struct Candidate {
+    account: AccountName,
+    redis_key: String,
+    main_account: AccountName,
+    key_type: KeyType,
+    token: String,
+    md_token: Option<String>,
+    token_type: &'static str,
+    expires_at: Option<DateTime<Utc>>,
+    metadata: Value,
+}
+
+/// What Redis holds now.
+struct Snapshot {
+    candidates: Vec<Candidate>,
+    skipped: Vec<Skipped>,
+    /// Every account whose key exists, including skipped malformed ones (their stored token
+    /// stays active: a bad write in Redis must not take an account offline).
+    present: HashSet<String>,
+}
+
+/// Runs a sync unless one is running (then [`JobError::SyncInProgress`]).
+pub async fn sync(services: &Services, trigger: Trigger) -> Result<SyncReport, JobError> {
+    let owner = lock_owner();
+    let ttl = services.config.lock_ttl_ms;
+    if !services.upstash.try_lock(LOCK_KEY, &owner, ttl).await? {
+        return Err(JobError::SyncInProgress {
+            ttl_seconds: ttl / 1000,
+        });
+    }
+    let result = run(services, trigger).await;
+    // If the release fails the lock still expires after its TTL.
+    if let Err(e) = services.upstash.unlock(LOCK_KEY, &owner).await {
+        crate::logging::log(json!({ "event": "sync_unlock_failed", "error": e.to_string() }));
+    }
+    result
+}
+
+async fn run(services: &Services, trigger: Trigger) -> Result<SyncReport, JobError> {
+    let started = Utc::now();
+    let start = services.store.begin_sync(trigger.as_str()).await?;
+    let run_id = start.run_id.clone();
+    match apply(services, &start.tokens, started).await {
+        Ok((mut report, deactivate)) => {
+            let stats = json!({
+                "tokens_seen": report.tokens_synced, "inserted": report.inserted,
+                "updated": report.updated, "unchanged": report.unchanged,
+                "skipped": report.skipped.len(),
+                "details": { "skipped": report.skipped, "trigger": trigger.as_str() },
+            });
+            report.deactivated = services
+                .store
+                .finish_sync(&run_id, true, &deactivate, stats, None)
+                .await?;
+            report.run_id = run_id;
+            report.duration_ms = (Utc::now() - started).num_milliseconds();
+            Ok(report)
+        }
+        Err(error) => {
+            // Record the failure; if Supabase itself is what failed this may fail too.
+            let message = error.to_string();
+            let recorded = services
+                .store
+                .finish_sync(&run_id, false, &[], json!({}), Some(&message))
+                .await;
+            if let Err(e) = recorded {
+                crate::logging::log(
+                    json!({ "event": "sync_record_failed", "run_id": run_id, "error": e.to_string() }),
+                );
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Reads Redis, writes what changed; returns the report so far and the accounts to deactivate.
+async fn apply(
+    services: &Services,
+    existing: &std::collections::HashMap<String, ExistingToken>,
+    now: DateTime<Utc>,
+) -> Result<(SyncReport, Vec<String>), JobError> {
+    let snapshot = read_redis(services, now).await?;
+    let keyring = &services.config.keyring;
+
+    let mut rows = Vec::new();
+    for c in &snapshot.candidates {
+        let fingerprint = keyring.fingerprint(c.account.as_str(), &c.token);
+        if existing
+            .get(c.account.as_str())
+            .is_some_and(|e| unchanged(e, c, &fingerprint))
+        {
+            continue;
+        }
+        let mut metadata = c.metadata.clone();
+        if let Some(md) = &c.md_token {
+            metadata["md_access_token"] = json!(keyring.encrypt(&md_aad(c.account.as_str()), md));
+        }
+        rows.push(TokenRow {
+            account_name: c.account.as_str().to_string(),
+            main_account: c.main_account.as_str().to_string(),
+            token_type: c.token_type.to_string(),
+            access_token: keyring.encrypt(c.account.as_str(), &c.token),
+            token_length: c.token.chars().count(),
+            expires_at: c.expires_at,
+            metadata,
+            token_fingerprint: fingerprint,
+            key_id: keyring.current_key_id().to_string(),
+            redis_key: c.redis_key.clone(),
+            key_type: c.key_type.as_str().to_string(),
+        });
+    }
+
+    let (mut inserted, mut updated) = (0, 0);
+    for batch in rows.chunks(services.config.batch_size) {
+        let applied = services.store.apply_sync(batch).await?;
+        inserted += applied.inserted;
+        updated += applied.updated;
+    }
+
+    let mut deactivate: Vec<String> = existing
+        .iter()
+        .filter(|(account, e)| e.is_active && !snapshot.present.contains(*account))
+        .map(|(account, _)| account.clone())
+        .collect();
+    deactivate.sort();
+
+    let mut accounts: Vec<String> = snapshot
+        .candidates
+        .iter()
+        .map(|c| c.account.as_str().to_string())
+        .collect();
+    accounts.sort();
+    let synced = accounts.len();
+    let report = SyncReport {
+        success: true,
+        message: format!("Synced {synced} tokens from Redis to Supabase"),
+        tokens_synced: synced,
+        inserted,
+        updated,
+        unchanged: synced - rows.len(),
+        deactivated: 0,
+        skipped: snapshot.skipped,
+        key_mappings: synced,
+        accounts,
+        run_id: String::new(),
+        duration_ms: 0,
+    };
+    Ok((report, deactivate))
+}
+
+/// Finds every token key, fetches values and TTLs, and parses them; bad ones are skipped.
+async fn read_redis(services: &Services, now: DateTime<Utc>) -> Result<Snapshot, JobError> {
+    let config = &services.config;
+    let mut skipped = Vec::new();
+    let mut present = HashSet::new();
+    // account → (key) in the order found; a second key for the same account is skipped.
+    let mut keys: BTreeMap<String, (String, AccountName)> = BTreeMap::new();
+    for pattern in &config.key_patterns {
+        let scan = services.upstash.scan(pattern, config.scan_count).await?;
+        skipped.extend(scan.unreadable.into_iter().map(|redis_key| Skipped {
+            redis_key,
+            reason: "key is not valid UTF-8".to_string(),
+        }));
+        for key in scan.keys {
+            match AccountName::from_redis_key(&key, pattern) {
+                Ok(account) => {
+                    if let Some((first, _)) = keys.get(account.as_str()) {
+                        let reason =
+                            format!("account {account} is already stored from key {first}");
+                        skipped.push(Skipped {
+                            redis_key: key,
+                            reason,
+                        });
+                    } else {
+                        keys.insert(account.as_str().to_string(), (key, account));
+                    }
+                }
+                Err(e) => skipped.push(Skipped {
+                    redis_key: key,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+    }
+
+    let key_list: Vec<String> = keys.values().map(|(key, _)| key.clone()).collect();
+    let values = services
+        .upstash
+        .values(&key_list, config.batch_size)
+        .await?;
+    let mut candidates = Vec::with_capacity(values.len());
+    for (kv, (_, (_, account))) in values.into_iter().zip(keys) {
+        let Some(bytes) = kv.value else {
+            skipped.push(Skipped {
+                redis_key: kv.key,
+                reason: "key expired or was deleted during the sync".into(),
+            });
+            continue;
+        };
+        present.insert(account.as_str().to_string());
+        let value = match parse_token_value(&bytes) {
+            Ok(value) => value,
+            Err(reason) => {
+                skipped.push(Skipped {
+                    redis_key: kv.key,
+                    reason: reason.to_string(),
+                });
+                continue;
+            }
+        };
+        let (expires_at, source) = resolve_expiry(&value, Some(kv.pttl_ms), now);
+        let main_account = main_account_for(&account, value.main_account.as_deref());
+        let mut metadata = json!({
+            "redis_key": kv.key,
+            "expires_source": source.as_str(),
+            "value_format": value.format.as_str(),
+        });
+        if kv.pttl_ms >= 0 {
+            metadata["redis_ttl_ms"] = json!(kv.pttl_ms);
+        }
+        if let Some(user_id) = &value.user_id {
+            metadata["user_id"] = json!(user_id);
+        }
+        if let Some(name) = &value.name {
+            metadata["name"] = json!(name);
+        }
+        candidates.push(Candidate {
+            key_type: KeyType::classify(&account, &main_account, value.token_type),
+            account,
+            redis_key: kv.key,
+            main_account,
+            token_type: value.token_type.as_str(),
+            expires_at,
+            metadata,
+            md_token: value.md_access_token.clone(),
+            token: value.access_token,
+        });
+    }
+    Ok(Snapshot {
+        candidates,
+        skipped,
+        present,
+    })
+}
+
+/// True when the stored row already says what Redis says (nothing to write).
+fn unchanged(stored: &ExistingToken, c: &Candidate, fingerprint: &str) -> bool {
+    let same_expiry = match (stored.expires_at, c.expires_at) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a - b).num_seconds().abs() <= EXPIRY_TOLERANCE_SECONDS,
+        _ => false,
+    };
+    stored.is_active
+        && stored.mapped
+        && stored.fingerprint == fingerprint
+        && stored.main_account == c.main_account.as_str()
+        && stored.token_type == c.token_type
+        && same_expiry
+}
+
+/// Associated data for an account's market-data token (distinct from its access token's).
+pub fn md_aad(account: &str) -> String {
+    format!("{account}#md")
+}
+
+/// A random id so only the run that took the lock releases it.
+fn lock_owner() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).expect("the platform has a random source");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,321 @@
+//! Supabase (PostgREST) access through the `postgrest` crate: the RPCs in `migrations/` for
+//! the jobs, and the table endpoint for filtered listing. Only ciphertext is ever sent.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use postgrest::Postgrest;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::config::Secret;
+
+/// What went wrong talking to PostgREST; API errors keep PostgREST's `code` and `message`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("Supabase is unreachable ({0}); check SUPABASE_URL and that the project is up")]
+    Unreachable(String),
+    #[error("Supabase rejected the service role key (HTTP {status}): {message}; check SUPABASE_SERVICE_ROLE_KEY")]
+    Unauthorized { status: u16, message: String },
+    #[error("Supabase answered HTTP {status} {code}: {message}{hint}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        hint: String,
+    },
+    #[error("unexpected answer from Supabase: {0}")]
+    Decode(String),
+}
+
+/// A token row as Supabase holds it when a sync starts (no token, only its fingerprint).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ExistingToken {
+    pub fingerprint: String,
+    pub is_active: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub main_account: String,
+    pub token_type: String,
+    pub mapped: bool,
+}
+
+/// A started sync run and the rows it will compare against.
+#[derive(Debug, Deserialize)]
+pub struct SyncStart {
+    pub run_id: String,
+    pub tokens: HashMap<String, ExistingToken>,
+}
+
+/// One new or changed token to upsert, with its key mapping. `access_token` is ciphertext.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRow {
+    pub account_name: String,
+    pub main_account: String,
+    pub token_type: String,
+    pub access_token: String,
+    pub token_length: usize,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub metadata: Value,
+    pub token_fingerprint: String,
+    pub key_id: String,
+    pub redis_key: String,
+    pub key_type: String,
+}
+
+/// Rows one upsert batch wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Applied {
+    pub inserted: u64,
+    pub updated: u64,
+    pub mappings: u64,
+}
+
+/// The outcome of a cleanup run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Cleaned {
+    pub run_id: String,
+    pub cleaned: u64,
+}
+
+/// The last sync run, as status shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastSync {
+    pub run_id: String,
+    pub trigger: String,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub tokens_synced: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// A token's metadata for listings: never the token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentToken {
+    pub account_name: String,
+    pub main_account: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub is_active: bool,
+}
+
+/// Supabase's side of the status figures.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatusFigures {
+    pub supabase_tokens: u64,
+    pub active_tokens: u64,
+    pub expiring_soon: u64,
+    pub last_updated: Option<DateTime<Utc>>,
+    pub last_sync: Option<LastSync>,
+    pub recent_tokens: Vec<RecentToken>,
+    pub active_accounts: Vec<String>,
+}
+
+/// One stored token row; `access_token` is ciphertext until the caller decrypts it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoredToken {
+    pub account_name: String,
+    pub main_account: String,
+    pub token_type: String,
+    pub access_token: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub is_active: bool,
+    pub metadata: Value,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters for listing token metadata.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ListFilter {
+    pub main_account: Option<String>,
+    pub active: Option<bool>,
+    /// Only tokens whose expiry is before this instant.
+    pub expires_before: Option<DateTime<Utc>>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// A row of the token listing: metadata only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenSummary {
+    pub account_name: String,
+    pub main_account: String,
+    pub token_type: String,
+    pub token_length: i64,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+}
+
+/// The columns a listing selects: never `access_token` or `token_fingerprint`.
+const SUMMARY_COLUMNS: &str =
+    "account_name,main_account,token_type,token_length,expires_at,is_active,created_at,updated_at,last_synced_at";
+
+/// The Supabase project's PostgREST API, authenticated as the service role.
+#[derive(Clone)]
+pub struct Store {
+    api: Postgrest,
+}
+
+impl Store {
+    /// A store at `rest_url` (PostgREST root, e.g. `https://x.supabase.co/rest/v1`).
+    /// `service_role_key` must be a valid header value (configuration checks it).
+    pub fn new(rest_url: &str, service_role_key: &Secret) -> Self {
+        let key = service_role_key.expose();
+        let api = Postgrest::new(rest_url)
+            .insert_header("apikey", key)
+            .insert_header("Authorization", format!("Bearer {key}"));
+        Self { api }
+    }
+
+    async fn rpc<T: DeserializeOwned>(
+        &self,
+        function: &str,
+        params: Value,
+    ) -> Result<T, StoreError> {
+        let response = self.api.rpc(function, params.to_string()).execute().await;
+        read_json(response).await.map(|(value, _)| value)
+    }
+
+    /// Records a new sync run and returns it with every stored row's fingerprint and state.
+    pub async fn begin_sync(&self, trigger: &str) -> Result<SyncStart, StoreError> {
+        self.rpc("token_manager_begin_sync", json!({ "p_trigger": trigger }))
+            .await
+    }
+
+    /// Upserts one batch of new or changed tokens and their key mappings.
+    pub async fn apply_sync(&self, rows: &[TokenRow]) -> Result<Applied, StoreError> {
+        if rows.is_empty() {
+            return Ok(Applied::default());
+        }
+        self.rpc("token_manager_apply_sync", json!({ "p_tokens": rows }))
+            .await
+    }
+
+    /// Ends a sync run: when it succeeded, deactivates `deactivate`; records `stats` and
+    /// `error` either way. Returns how many tokens were deactivated.
+    pub async fn finish_sync(
+        &self,
+        run_id: &str,
+        succeeded: bool,
+        deactivate: &[String],
+        stats: Value,
+        error: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        #[derive(Deserialize)]
+        struct Finished {
+            deactivated: u64,
+        }
+        let params = json!({
+            "p_run_id": run_id, "p_succeeded": succeeded, "p_deactivate": deactivate,
+            "p_stats": stats, "p_error": error,
+        });
+        let finished: Finished = self.rpc("token_manager_finish_sync", params).await?;
+        Ok(finished.deactivated)
+    }
+
+    /// Marks expired active tokens inactive and records the run.
+    pub async fn cleanup(&self, trigger: &str) -> Result<Cleaned, StoreError> {
+        self.rpc("token_manager_cleanup", json!({ "p_trigger": trigger }))
+            .await
+    }
+
+    /// Counts, last sync, recent tokens and active account names, in one round trip.
+    pub async fn status(
+        &self,
+        expiring_within_seconds: i64,
+        recent_limit: usize,
+    ) -> Result<StatusFigures, StoreError> {
+        let params = json!({ "p_expiring_within_seconds": expiring_within_seconds, "p_recent_limit": recent_limit });
+        self.rpc("token_manager_status", params).await
+    }
+
+    /// The row stored for exactly `account`, if any.
+    pub async fn get(&self, account: &str) -> Result<Option<StoredToken>, StoreError> {
+        self.rpc("token_manager_get", json!({ "p_account": account }))
+            .await
+    }
+
+    /// Token metadata matching `filter`, ordered by account name, with the total match count.
+    pub async fn list(&self, filter: &ListFilter) -> Result<(Vec<TokenSummary>, u64), StoreError> {
+        let mut query = self
+            .api
+            .from("tradovate_tokens")
+            .select(SUMMARY_COLUMNS)
+            .order("account_name")
+            .exact_count()
+            .range(filter.offset, filter.offset + filter.limit.max(1) - 1);
+        if let Some(main) = &filter.main_account {
+            // A double-quoted value is taken literally: commas, dots and parentheses in it
+            // cannot change the filter's meaning.
+            query = query.eq("main_account", quoted(main));
+        }
+        if let Some(active) = filter.active {
+            query = query.eq("is_active", active.to_string());
+        }
+        if let Some(before) = filter.expires_before {
+            query = query.lt("expires_at", before.to_rfc3339());
+        }
+        let (rows, headers) = read_json(query.execute().await).await?;
+        let total = headers
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit('/').next())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::Decode("no total in Content-Range".into()))?;
+        Ok((rows, total))
+    }
+}
+
+/// A PostgREST filter value in double quotes, with `"` and `\` escaped.
+fn quoted(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+async fn read_json<T: DeserializeOwned>(
+    response: Result<reqwest::Response, reqwest::Error>,
+) -> Result<(T, reqwest::header::HeaderMap), StoreError> {
+    let response = response.map_err(|e| StoreError::Unreachable(e.without_url().to_string()))?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| StoreError::Unreachable(e.without_url().to_string()))?;
+    if (200..300).contains(&status) {
+        let value = serde_json::from_str(&text).map_err(|e| StoreError::Decode(e.to_string()))?;
+        return Ok((value, headers));
+    }
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
+    let message = field("message").unwrap_or_else(|| text.chars().take(200).collect());
+    if status == 401 || (status == 403 && field("code").as_deref() == Some("42501")) {
+        return Err(StoreError::Unauthorized { status, message });
+    }
+    let code = field("code").unwrap_or_default();
+    // A missing function means the migrations have not been applied.
+    let hint = match (code.as_str(), field("hint")) {
+        ("PGRST202", _) => " (apply the migrations in migrations/ to this database)".to_string(),
+        (_, Some(hint)) => format!(" ({hint})"),
+        _ => String::new(),
+    };
+    Err(StoreError::Api {
+        status,
+        code,
+        message,
+        hint,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_escape_quotes_and_backslashes() {
+        assert_eq!(quoted("a,b"), "\"a,b\"");
+        assert_eq!(quoted(r#"x"y\z"#), r#""x\"y\\z""#);
+    }
+}
