@@ -52,6 +52,17 @@ pub enum KeySlot {
     Previous(usize),
 }
 
+impl KeySlot {
+    /// The configuration setting that holds this key: `TOKEN_ENCRYPTION_KEY` or
+    /// `TOKEN_ENCRYPTION_PREVIOUS_KEYS`.
+    pub fn setting(self) -> &'static str {
+        match self {
+            KeySlot::Current => "TOKEN_ENCRYPTION_KEY",
+            KeySlot::Previous(_) => "TOKEN_ENCRYPTION_PREVIOUS_KEYS",
+        }
+    }
+}
+
 impl fmt::Display for KeySlot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -97,6 +108,19 @@ pub enum KeyError {
         /// The shared id.
         key_id: String,
     },
+}
+
+impl KeyError {
+    /// The key the error is about (for a collision, the later of the two), so the caller can
+    /// name the setting to fix via [`KeySlot::setting`].
+    pub fn slot(&self) -> KeySlot {
+        match self {
+            KeyError::Empty { slot }
+            | KeyError::NotBase64 { slot }
+            | KeyError::WrongLength { slot, .. } => *slot,
+            KeyError::KeyIdCollision { second, .. } => *second,
+        }
+    }
 }
 
 /// A stored value could not be decrypted. Messages never contain the stored value, the
@@ -664,6 +688,21 @@ mod tests {
         }
         .to_string();
         assert!(msg.contains("TOKEN_ENCRYPTION_KEY"), "{msg}");
+    }
+
+    #[test]
+    fn key_error_slot_names_the_setting() {
+        let err = Keyring::from_base64(KEY_A, &[KEY_B, "short"]).unwrap_err();
+        assert_eq!(err.slot(), KeySlot::Previous(2));
+        assert_eq!(err.slot().setting(), "TOKEN_ENCRYPTION_PREVIOUS_KEYS");
+        let err = Keyring::from_base64("short", &[]).unwrap_err();
+        assert_eq!(err.slot().setting(), "TOKEN_ENCRYPTION_KEY");
+        let collision = KeyError::KeyIdCollision {
+            first: KeySlot::Current,
+            second: KeySlot::Previous(1),
+            key_id: "00000000".into(),
+        };
+        assert_eq!(collision.slot(), KeySlot::Previous(1));
     }
 
     #[test]
