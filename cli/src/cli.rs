@@ -20,6 +20,8 @@ fn parse_within(s: &str) -> Result<u64, String> {
         .map_err(|e| e.to_string())
 }
 
+const GLOBAL: &str = "Global options";
+
 const MAIN_AFTER_HELP: &str = "\
 Configuration:
   TOKEN_MANAGER_URL and TOKEN_MANAGER_API_KEY are read from the environment, or from a .env
@@ -50,24 +52,31 @@ Examples:
 )]
 pub struct Cli {
     /// The Worker's base URL [env: TOKEN_MANAGER_URL]
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", help_heading = GLOBAL)]
     pub url: Option<String>,
 
     /// API key: the admin key for sync/cleanup, the read key is enough for status/get/list
     /// [env: TOKEN_MANAGER_API_KEY]
-    #[arg(long, global = true, value_name = "KEY")]
+    #[arg(long, global = true, value_name = "KEY", help_heading = GLOBAL)]
     pub api_key: Option<String>,
 
     /// Print the API's JSON answer exactly as received (for scripts)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
 
     /// Give up on a request after this long (e.g. 30s, 2m)
-    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_timeout,
+        help_heading = GLOBAL
+    )]
     pub timeout: Duration,
 
     /// No colour, even on a terminal (NO_COLOR also works)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub no_color: bool,
 
     /// What to do.

@@ -28,8 +28,8 @@ pub fn main_exit_code() -> i32 {
         }
     };
     let env = |k: &str| std::env::var(k).ok();
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
+    let mut stdout = std::io::stdout();
+    let mut stderr = std::io::stderr();
     let stdout_is_terminal = stdout.is_terminal();
     let stderr_is_terminal = stderr.is_terminal();
     let dotenv = match config::read_dotenv(std::path::Path::new(".env")) {
@@ -51,5 +51,6 @@ pub fn main_exit_code() -> i32 {
         stdout_is_terminal,
         stderr_is_terminal,
     };
-    app::run(&cli, &ctx, &mut stdout.lock(), &mut stderr.lock())
+    // Unlocked handles: the spinner thread writes to stderr while the request runs.
+    app::run(&cli, &ctx, &mut stdout, &mut stderr)
 }
