@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 
 pub use backend::{Backend, BackendError};
 pub use config::{Config, ConfigError};
-pub use routes::{router, AppState};
+pub use routes::{router, AppState, RequestLog};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,7 @@ impl AppState {
             token: config.token.clone(),
             read_only_token: config.read_only_token.clone(),
             max_request_bytes: config.max_request_bytes,
+            request_log: routes::RequestLog::Stderr,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! HTTP routing: Upstash's REST endpoints, authentication, body limits and the request log.
 
 use std::io::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -30,6 +30,32 @@ pub struct AppState {
     pub read_only_token: Option<String>,
     /// Largest accepted body in bytes.
     pub max_request_bytes: usize,
+    /// Where the one-line-per-request log goes.
+    pub request_log: RequestLog,
+}
+
+/// Destination of the request log lines (format in [`log_request`]).
+#[derive(Clone, Debug, Default)]
+pub enum RequestLog {
+    /// Standard error, one `write` per line (the binary's behaviour).
+    #[default]
+    Stderr,
+    /// Kept in memory, without the trailing newline (for tests).
+    Memory(Arc<Mutex<Vec<String>>>),
+}
+
+impl RequestLog {
+    fn write(&self, line: String) {
+        match self {
+            Self::Stderr => {
+                // One write per line so that lines of concurrent requests never interleave.
+                let _ = std::io::stderr()
+                    .lock()
+                    .write_all(format!("{line}\n").as_bytes());
+            }
+            Self::Memory(lines) => lines.lock().expect("log buffer poisoned").push(line),
+        }
+    }
 }
 
 /// Number of Redis commands a request carried, attached to the response for the request log.
@@ -64,8 +90,8 @@ impl Endpoint {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .fallback(handle)
+        .layer(middleware::from_fn_with_state(state.clone(), log_request))
         .with_state(state)
-        .layer(middleware::from_fn(log_request))
 }
 
 async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -244,13 +270,14 @@ fn json_response(status: StatusCode, value: &Json) -> Response {
     (status, json_body(value)).into_response()
 }
 
-/// Writes one line per request to stderr (format documented in README.md):
+/// Writes one line per request to the [`RequestLog`] (stderr in the binary); the format,
+/// documented in README.md, is stable:
 ///
 /// `upstash-local request ts=<unix secs.millis> method=<M> path=<P> status=<code> commands=<n> duration_ms=<ms>`
 ///
 /// `path` is `/`, `/pipeline`, `/multi-exec`, or for path-style requests only `/<command>`;
 /// the query string, token, keys and values are never logged.
-async fn log_request(request: Request, next: Next) -> Response {
+async fn log_request(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = log_path(request.uri().path());
@@ -264,7 +291,7 @@ async fn log_request(request: Request, next: Next) -> Response {
         .unwrap_or_default()
         .as_millis();
     let line = format!(
-        "upstash-local request ts={}.{:03} method={} path={} status={} commands={} duration_ms={:.3}\n",
+        "upstash-local request ts={}.{:03} method={} path={} status={} commands={} duration_ms={:.3}",
         ts / 1000,
         ts % 1000,
         method,
@@ -273,8 +300,7 @@ async fn log_request(request: Request, next: Next) -> Response {
         commands,
         started.elapsed().as_secs_f64() * 1000.0,
     );
-    // One write per line so that lines of concurrent requests never interleave.
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    state.request_log.write(line);
     response
 }
 
