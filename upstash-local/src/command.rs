@@ -303,6 +303,8 @@ mod tests {
             bytes(&["set", "foo", "{\"a\":1}", "EX", "100", "NX"])
         );
         assert!(Command::from_path("/", b"", None).is_err());
+        let trailing = Command::from_path("/set/k/", b"", None).unwrap();
+        assert_eq!(trailing.args(), bytes(&["set", "k", ""]));
         assert!(Command::from_path("//x", b"", None).is_err());
     }
 

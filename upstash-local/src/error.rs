@@ -36,6 +36,9 @@ pub enum ApiError {
     /// The body is not valid JSON: 400.
     #[error("ERR the request body is not valid JSON ({0}); send a JSON array like [\"SET\",\"k\",\"v\"]")]
     MalformedJson(String),
+    /// An `Upstash-Response-Format` other than `json` (`resp2` is not implemented): 400.
+    #[error("ERR unsupported Upstash-Response-Format {0:?}: upstash-local answers in json only (resp2 is not implemented)")]
+    ResponseFormat(String),
     /// The JSON or path does not describe a command: 400.
     #[error(transparent)]
     BadCommand(#[from] CommandError),
@@ -68,6 +71,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyRead(_)
             | Self::MalformedJson(_)
+            | Self::ResponseFormat(_)
             | Self::BadCommand(_)
             | Self::Command(_)
             | Self::TransactionDiscarded(_) => StatusCode::BAD_REQUEST,

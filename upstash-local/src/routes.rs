@@ -138,6 +138,15 @@ async fn dispatch(
     } else {
         Vec::new()
     };
+    // Upstash ignores the response format on /multi-exec, which always answers JSON.
+    if endpoint != Endpoint::MultiExec {
+        if let Some(format) = parts.headers.get("upstash-response-format") {
+            let format = String::from_utf8_lossy(format.as_bytes()).trim().to_owned();
+            if !format.eq_ignore_ascii_case("json") {
+                return Err(ApiError::ResponseFormat(format));
+            }
+        }
+    }
     let encoding = Encoding::from_header(
         parts
             .headers

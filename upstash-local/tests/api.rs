@@ -307,6 +307,23 @@ async fn malformed_requests_answer_400_with_a_clear_message() {
     }
     let root_get = server.call("GET", "/", "").await;
     assert_eq!(root_get.status, 400);
+
+    // Only the JSON response format is implemented; Upstash's `resp2` is refused clearly.
+    let auth = format!("Bearer {TOKEN}");
+    for (format, status) in [("json", 200), ("JSON", 200), ("resp2", 400), ("xml", 400)] {
+        let reply = server
+            .call_with(
+                "GET",
+                "/ping",
+                "",
+                &[
+                    ("authorization", &auth),
+                    ("upstash-response-format", format),
+                ],
+            )
+            .await;
+        assert_eq!(reply.status, status, "{format}: {}", reply.json);
+    }
 }
 
 #[tokio::test]
