@@ -66,10 +66,21 @@ fn tokenctl_in(dir: &PathBuf, envs: &[(&str, &str)], args: &[&str]) -> Run {
         code: out.status.code().expect("tokenctl exited by a signal"),
         stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
         stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-        args: args.join(" "),
+        args: shown_args(args),
     };
     eprintln!("$ tokenctl {} -> exit {}", run.args, run.code);
     run
+}
+
+/// The arguments as logged: the value after `--api-key` is never shown.
+fn shown_args(args: &[&str]) -> String {
+    let mut shown = Vec::with_capacity(args.len());
+    let mut hide_next = false;
+    for a in args {
+        shown.push(if hide_next { "***" } else { a });
+        hide_next = *a == "--api-key";
+    }
+    shown.join(" ")
 }
 
 /// Runs tokenctl with the URL and key as flags.
