@@ -248,9 +248,9 @@ impl Store {
             .exact_count()
             .range(filter.offset, filter.offset + filter.limit.max(1) - 1);
         if let Some(main) = &filter.main_account {
-            // A double-quoted value is taken literally: commas, dots and parentheses in it
-            // cannot change the filter's meaning.
-            query = query.eq("main_account", quoted(main));
+            // PostgREST takes everything after `eq.` literally: commas, dots, parentheses
+            // and `*` have meaning only in `in`, `or` and `like`, which we never build.
+            query = query.eq("main_account", main);
         }
         if let Some(active) = filter.active {
             query = query.eq("is_active", active.to_string());
@@ -267,11 +267,6 @@ impl Store {
             .ok_or_else(|| StoreError::Decode("no total in Content-Range".into()))?;
         Ok((rows, total))
     }
-}
-
-/// A PostgREST filter value in double quotes, with `"` and `\` escaped.
-fn quoted(value: &str) -> String {
-    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 async fn read_json<T: DeserializeOwned>(
@@ -307,15 +302,4 @@ async fn read_json<T: DeserializeOwned>(
         message,
         hint,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoted_values_escape_quotes_and_backslashes() {
-        assert_eq!(quoted("a,b"), "\"a,b\"");
-        assert_eq!(quoted(r#"x"y\z"#), r#""x\"y\\z""#);
-    }
 }

@@ -1,0 +1,10 @@
+//! Integration tests: the jobs and the HTTP API, natively, against the real local stack
+//! (Postgres, PostgREST, Redis, and our Upstash REST server) started by ./scripts/test.sh.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod api;
+mod jobs;
+mod rls;
+mod seed_sql;

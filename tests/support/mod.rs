@@ -1,0 +1,208 @@
+//! Shared test fixtures: the test stack's settings (exported by ./scripts/test.sh), a clean
+//! database and Redis per test, realistic token data, and SQL access for assertions.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use token_manager::config::Config;
+use token_manager::jobs::Services;
+use tokio::sync::{Mutex, MutexGuard};
+
+/// Tests share one stack, so they take turns.
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+/// A setting of the test stack; fails the test with what to do when it is missing.
+pub fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with ./scripts/test.sh, which starts the services they need")
+    })
+}
+
+/// One test's view of the stack: exclusive use, starting from empty tables and Redis.
+pub struct TestStack {
+    pub pg: tokio_postgres::Client,
+    pub redis: redis::Connection,
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl TestStack {
+    /// Waits for its turn, then empties the token tables and Redis.
+    pub async fn start() -> Self {
+        let turn = SERIAL.lock().await;
+        let (pg, connection) =
+            tokio_postgres::connect(&var("TM_TEST_DATABASE_URL"), tokio_postgres::NoTls)
+                .await
+                .expect("connect to the test Postgres");
+        tokio::spawn(connection);
+        pg.batch_execute(
+            "drop trigger if exists reject_one on tradovate_tokens; drop function if exists reject_one();
+             truncate tradovate_tokens, token_key_mappings, sync_runs",
+        )
+        .await
+        .unwrap();
+        let mut redis = redis::Client::open(var("TM_TEST_REDIS_URL"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        redis::cmd("FLUSHDB").exec(&mut redis).unwrap();
+        Self {
+            pg,
+            redis,
+            _turn: turn,
+        }
+    }
+
+    /// The settings the Worker gets under test (as name → value).
+    pub fn settings(&self) -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("SUPABASE_URL", var("TM_TEST_POSTGREST_URL")),
+            ("SUPABASE_REST_URL", var("TM_TEST_POSTGREST_URL")),
+            ("SUPABASE_SERVICE_ROLE_KEY", var("TM_TEST_SERVICE_ROLE_KEY")),
+            ("UPSTASH_REDIS_REST_URL", var("TM_TEST_UPSTASH_URL")),
+            ("UPSTASH_REDIS_REST_TOKEN", var("TM_TEST_UPSTASH_TOKEN")),
+            ("TOKEN_MANAGER_ADMIN_KEY", var("TM_TEST_ADMIN_KEY")),
+            ("TOKEN_MANAGER_READ_KEY", var("TM_TEST_READ_KEY")),
+            ("TOKEN_ENCRYPTION_KEY", var("TM_TEST_ENCRYPTION_KEY")),
+        ])
+    }
+
+    /// Configuration from [`Self::settings`] with `changes` applied (an empty value removes).
+    pub fn config_with(&self, changes: &[(&'static str, &str)]) -> Config {
+        let mut settings = self.settings();
+        for (name, value) in changes {
+            settings.insert(name, value.to_string());
+        }
+        Config::from_lookup(|name| settings.get(name).cloned())
+            .expect("test configuration is valid")
+    }
+
+    /// Services as the Worker builds them, against the test stack.
+    pub fn services(&self) -> Services {
+        Services::new(self.config_with(&[]))
+    }
+
+    /// SET key value.
+    pub fn set(&mut self, key: &str, value: impl redis::ToRedisArgs) {
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .exec(&mut self.redis)
+            .unwrap();
+    }
+
+    /// SET key value PX ttl_ms.
+    pub fn set_px(&mut self, key: &str, value: &str, ttl_ms: u64) {
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_ms)
+            .exec(&mut self.redis)
+            .unwrap();
+    }
+
+    /// DEL key.
+    pub fn del(&mut self, key: &str) {
+        redis::cmd("DEL").arg(key).exec(&mut self.redis).unwrap();
+    }
+
+    /// Puts `tokens` into Redis.
+    pub fn seed(&mut self, tokens: &[(String, String)]) {
+        for (key, value) in tokens {
+            self.set(key, value.as_str());
+        }
+    }
+
+    /// Rows of `sql` as JSON objects (the query is wrapped in `to_jsonb`).
+    pub async fn query(&self, sql: &str) -> Vec<Value> {
+        let wrapped = format!("select to_jsonb(q)::text from ({sql}) q");
+        self.pg
+            .query(&wrapped, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|row| serde_json::from_str(row.get::<_, &str>(0)).unwrap())
+            .collect()
+    }
+
+    /// One token row by account name.
+    pub async fn token_row(&self, account: &str) -> Value {
+        let rows = self
+            .query(&format!(
+                "select * from tradovate_tokens where account_name = '{account}'"
+            ))
+            .await;
+        rows.into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no row for {account}"))
+    }
+
+    /// Everything our tables hold, as text (for leak checks).
+    pub async fn dump(&self) -> String {
+        let mut all = String::new();
+        for table in ["tradovate_tokens", "token_key_mappings", "sync_runs"] {
+            for row in self.query(&format!("select * from {table}")).await {
+                all.push_str(&row.to_string());
+                all.push('\n');
+            }
+        }
+        all
+    }
+}
+
+/// A JWT-shaped token with `exp` (signature is random-looking; nobody verifies it here).
+pub fn jwt(subject: &str, exp: DateTime<Utc>) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(
+        json!({ "sub": subject, "exp": exp.timestamp(), "iat": exp.timestamp() - 4800 })
+            .to_string(),
+    );
+    let signature = URL_SAFE_NO_PAD.encode(format!("sig-{subject}-{}", exp.timestamp()));
+    format!("{header}.{payload}.{signature}")
+}
+
+/// The seed's 22 accounts: 3 main Apex accounts and 19 PA sub-accounts.
+pub fn demo_accounts() -> Vec<String> {
+    let mut accounts = Vec::new();
+    for (main, subs) in [("136189", 7), ("266668", 6), ("272045", 6)] {
+        accounts.push(format!("APEX_{main}"));
+        for n in 1..=subs {
+            accounts.push(format!("PAAPEX{main}{n:07}"));
+        }
+    }
+    accounts
+}
+
+/// Redis keys and values for the demo accounts, expiring at `exp`: mostly raw JWTs, every
+/// third one a Tradovate-style JSON blob with `expirationTime`.
+pub fn demo_tokens(exp: DateTime<Utc>) -> Vec<(String, String)> {
+    demo_accounts()
+        .into_iter()
+        .enumerate()
+        .map(|(i, account)| {
+            let token = jwt(&account, exp);
+            let value = if i % 3 == 2 {
+                json!({
+                    "accessToken": token, "mdAccessToken": jwt(&format!("md-{account}"), exp),
+                    "expirationTime": exp.to_rfc3339(), "userId": 100_000 + i, "name": account,
+                })
+                .to_string()
+            } else {
+                token
+            };
+            (format!("token:{account}"), value)
+        })
+        .collect()
+}
+
+/// The plaintext access token inside a demo value.
+pub fn token_of(value: &str) -> String {
+    match serde_json::from_str::<Value>(value) {
+        Ok(v) => v["accessToken"].as_str().unwrap().to_string(),
+        Err(_) => value.to_string(),
+    }
+}
