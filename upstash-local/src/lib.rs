@@ -10,6 +10,8 @@
 //! - [`routes`]: HTTP endpoints, authentication, body limit and the request log;
 //! - [`error`]: request failures and their HTTP statuses.
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod command;
 pub mod config;

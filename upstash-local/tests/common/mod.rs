@@ -73,7 +73,8 @@ impl TestRedis {
                     last_error = format!("redis-server on port {port} exited: {status}");
                     break;
                 }
-                if ping(port) {
+                // The PING must come from this child, not another test's server on a reused port.
+                if redis_pid(port) == Some(child.id()) {
                     return Self {
                         child,
                         port,
@@ -98,16 +99,28 @@ impl TestRedis {
     }
 }
 
-fn ping(port: u16) -> bool {
+/// The `process_id` that the Redis on `port` reports in `INFO server`, once it answers.
+fn redis_pid(port: u16) -> Option<u32> {
     use std::io::{Read as _, Write as _};
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut buf = [0u8; 7];
-    stream.write_all(b"PING\r\n").is_ok()
-        && stream.read_exact(&mut buf).is_ok()
-        && &buf == b"+PONG\r\n"
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    let mut reply = String::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        reply.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if let Some((_, rest)) = reply.split_once("process_id:") {
+            if let Some((pid, _)) = rest.split_once("\r\n") {
+                return pid.trim().parse().ok();
+            }
+        }
+    }
 }
 
 impl Drop for TestRedis {
