@@ -92,21 +92,10 @@ impl Config {
         )?;
         let previous = get("TOKEN_ENCRYPTION_PREVIOUS_KEYS").unwrap_or_default();
         let previous: Vec<&str> = list(&previous).collect();
-        let keyring =
-            Keyring::from_base64(&required("TOKEN_ENCRYPTION_KEY")?, &previous).map_err(|e| {
-                ConfigError::Invalid {
-                    name: if previous.is_empty() {
-                        "TOKEN_ENCRYPTION_KEY"
-                    } else {
-                        "TOKEN_ENCRYPTION_KEY or TOKEN_ENCRYPTION_PREVIOUS_KEYS"
-                    },
-                    reason: e.to_string(),
-                }
-            })?;
+        let keyring = Keyring::from_base64(&required("TOKEN_ENCRYPTION_KEY")?, &previous)
+            .map_err(|e| invalid(e.slot().setting(), e.to_string()))?;
         let key_patterns = match get("TOKEN_KEY_PATTERNS") {
-            Some(v) => list(&v)
-                .map(|p| key_pattern(p))
-                .collect::<Result<Vec<_>, _>>()?,
+            Some(v) => list(&v).map(key_pattern).collect::<Result<Vec<_>, _>>()?,
             None => vec![DEFAULT_KEY_PATTERN.to_string()],
         };
         if key_patterns.is_empty() {
