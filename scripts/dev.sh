@@ -29,6 +29,9 @@ follow_pid=""
 # shellcheck disable=SC2317 # called from the traps below
 shutdown() {
   trap - EXIT INT TERM
+  # Stop the services even if the terminal or a pipe (dev.sh | tee) is gone.
+  trap '' PIPE
+  set +e
   if [[ -n $follow_pid ]]; then kill "$follow_pid" 2>/dev/null || true; fi
   if ((${#STARTED_SERVICES[@]})); then
     echo >&2

@@ -516,7 +516,11 @@ apply_migrations() {
     show_log_tail "$(log_file migrations)"
     die "migrations failed (log: $(log_file migrations))"
   fi
-  sed 's/^/    /' "$(log_file migrations)" >&2
+  if [[ -s $(log_file migrations) ]]; then
+    sed 's/^/    /' "$(log_file migrations)" >&2
+  else
+    skip "migrations already applied"
+  fi
   # A PostgREST already running (dev stack kept up) reloads its schema cache.
   psql_superuser -c "notify pgrst, 'reload schema'"
 }

@@ -6,6 +6,7 @@
 #
 #   scripts/test.sh                    cargo test --workspace --locked
 #   scripts/test.sh -- --nocapture     extra arguments go to cargo test
+#   scripts/test.sh -p tokenctl        (-p replaces --workspace)
 #
 # The tests read the stack's settings from TM_TEST_* variables (scripts/env.sh lists them).
 set -euo pipefail
@@ -17,6 +18,9 @@ started_at=$SECONDS
 on_exit() {
   local status=$?
   trap - EXIT INT TERM
+  # Stop the services even if the terminal or a pipe (test.sh | tee) is gone.
+  trap '' PIPE
+  set +e
   if ((status != 0)); then
     print_log_locations
   fi
@@ -39,10 +43,17 @@ say "building tests (cargo test --workspace --locked --no-run)"
 stack_up
 eval "$(print_exports)"
 
-say "running tests (cargo test --workspace --locked $*)"
+# --workspace unless the arguments pick packages (-p NAME) themselves.
+scope=(--workspace)
+for arg in "$@"; do
+  [[ $arg == -- ]] && break
+  if [[ $arg == -p* || $arg == --package* ]]; then scope=(); fi
+done
+say "running tests (cargo test ${scope[*]} --locked --no-fail-fast $*)"
 cd "$REPO_ROOT"
-# cargo runs the test binaries one after another: they share the stack.
-if ! cargo test --workspace --locked "$@"; then
+# cargo runs the test binaries one after another (they share the stack); --no-fail-fast
+# runs them all even after a failure, so one run shows every failing test.
+if ! cargo test "${scope[@]}" --locked --no-fail-fast "$@"; then
   show_log_tail "$(log_file worker)" 30
   die "tests failed; the logs of the services are listed below"
 fi
