@@ -303,3 +303,68 @@ async fn read_json<T: DeserializeOwned>(
         hint,
     })
 }
+
+/// A stored ciphertext to re-encrypt, as read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SealedToken {
+    pub account_name: String,
+    pub access_token: String,
+    pub metadata: Value,
+}
+
+/// A re-encrypted row; applied only if `previous_access_token` is still what is stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResealedToken {
+    pub account_name: String,
+    pub previous_access_token: String,
+    pub access_token: String,
+    pub key_id: String,
+    pub token_fingerprint: String,
+    pub metadata: Value,
+}
+
+impl Store {
+    /// Up to `limit` rows not written under `key_id`, after `after` in account-name order.
+    pub async fn not_under_key(
+        &self,
+        key_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedToken>, StoreError> {
+        let mut query = self
+            .api
+            .from("tradovate_tokens")
+            .select("account_name,access_token,metadata")
+            .neq("key_id", key_id)
+            .order("account_name")
+            .limit(limit);
+        if let Some(after) = after {
+            query = query.gt("account_name", after);
+        }
+        read_json(query.execute().await).await.map(|(rows, _)| rows)
+    }
+
+    /// Writes one batch of re-encrypted rows; returns how many were rewritten.
+    pub async fn apply_reencrypt(&self, rows: &[ResealedToken]) -> Result<u64, StoreError> {
+        #[derive(Deserialize)]
+        struct Applied {
+            reencrypted: u64,
+        }
+        let applied: Applied = self
+            .rpc("token_manager_apply_reencrypt", json!({ "p_rows": rows }))
+            .await?;
+        Ok(applied.reencrypted)
+    }
+
+    /// Records a re-encryption run; returns its id.
+    pub async fn record_reencrypt(
+        &self,
+        trigger: &str,
+        reencrypted: u64,
+        failed: &[String],
+    ) -> Result<String, StoreError> {
+        let params =
+            json!({ "p_trigger": trigger, "p_reencrypted": reencrypted, "p_failed": failed });
+        self.rpc("token_manager_record_reencrypt", params).await
+    }
+}

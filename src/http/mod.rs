@@ -19,6 +19,8 @@ use error::ApiError;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Rows a listing returns unless `limit` says otherwise.
 pub const DEFAULT_LIST_LIMIT: usize = 100;
+/// The OpenAPI 3.1 description of this API, served at `GET /openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 
 /// An HTTP request as the API sees it.
 #[derive(Debug, Clone)]
@@ -101,12 +103,13 @@ enum Action {
     Get(String),
     List(ListQuery),
     Cleanup,
+    Reencrypt,
 }
 
 impl Action {
     fn scope(&self) -> Scope {
         match self {
-            Action::Sync | Action::Cleanup => Scope::Admin,
+            Action::Sync | Action::Cleanup | Action::Reencrypt => Scope::Admin,
             Action::Status | Action::Get(_) | Action::List(_) => Scope::Read,
         }
     }
@@ -141,6 +144,13 @@ async fn respond(
         return Err(ApiError::MethodNotAllowed { allow });
     }
     let Some(action) = action else {
+        if req.path.trim_end_matches('/') == "/openapi.json" {
+            return Ok(Response {
+                status: 200,
+                body: OPENAPI_JSON.to_string(),
+                allow: None,
+            });
+        }
         return Ok(Response::ok(
             &json!({ "status": "ok", "service": "token-manager", "version": env!("CARGO_PKG_VERSION") }),
         ));
@@ -158,23 +168,28 @@ async fn respond(
         Action::Get(account) => Response::ok(&jobs::get::get(&services, &account, now).await?),
         Action::List(query) => Response::ok(&jobs::list::list(&services, &query, now).await?),
         Action::Cleanup => Response::ok(&jobs::cleanup::cleanup(&services, Trigger::Http).await?),
+        Action::Reencrypt => {
+            Response::ok(&jobs::reencrypt::reencrypt(&services, Trigger::Http).await?)
+        }
     })
 }
 
-/// The allowed methods of the path and what it asks for (`None` for health). The action is
-/// an error when the route exists but its parameters are bad; methods are checked first.
+/// The allowed methods of the path and what it asks for (`None` for health and the OpenAPI
+/// document). The action is an error when the route exists but its parameters are bad;
+/// methods are checked first.
 #[allow(clippy::type_complexity)]
 fn route(req: &Request) -> Result<(&'static str, Option<Result<Action, ApiError>>), ApiError> {
     const GET: &str = "GET";
     const POST: &str = "POST";
     let path = req.path.trim_end_matches('/');
     Ok(match path {
-        "/health" => (GET, None),
+        "/health" | "/openapi.json" => (GET, None),
         "" | "/token-manager" | "/functions/v1/token-manager" => {
             ("GET, POST", Some(seed_action(req)))
         }
         "/v1/sync" => (POST, Some(Ok(Action::Sync))),
         "/v1/cleanup" => (POST, Some(Ok(Action::Cleanup))),
+        "/v1/reencrypt" => (POST, Some(Ok(Action::Reencrypt))),
         "/v1/status" => (GET, Some(Ok(Action::Status))),
         "/v1/tokens" => (GET, Some(list_query(req).map(Action::List))),
         _ => match path.strip_prefix("/v1/tokens/") {

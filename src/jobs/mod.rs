@@ -5,6 +5,7 @@
 pub mod cleanup;
 pub mod get;
 pub mod list;
+pub mod reencrypt;
 pub mod status;
 pub mod sync;
 

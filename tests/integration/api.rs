@@ -169,6 +169,7 @@ async fn keys_scopes_methods_and_bad_input_get_their_documented_status() {
         ),
         ("POST", "/v1/sync", Some(&read), 403, "forbidden"),
         ("POST", "/v1/cleanup", Some(&read), 403, "forbidden"),
+        ("POST", "/v1/reencrypt", Some(&read), 403, "forbidden"),
         (
             "GET",
             "/token-manager?action=sync",

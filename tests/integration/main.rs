@@ -6,5 +6,6 @@ mod support;
 
 mod api;
 mod jobs;
+mod rotation;
 mod rls;
 mod seed_sql;
