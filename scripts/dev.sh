@@ -86,7 +86,7 @@ echo "---- following $(log_file worker) ----" >&2
 tail -n +1 -f "$(log_file worker)" &
 follow_pid=$!
 # Wait while the Worker runs; Ctrl-C lands in the INT trap, which stops what we started.
-while kill -0 "$worker_pid" 2>/dev/null; do
+while pid_alive "$worker_pid"; do
   sleep 1
 done
 die "the Worker exited (log: $(log_file worker))"

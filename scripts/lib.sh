@@ -212,13 +212,17 @@ log_file() { printf '%s/%s.log\n' "$LOG_DIR" "$1"; }
 # ---------------------------------------------------------------------------------------------
 # Processes: pid files hold "PID START_TIME" so that a recycled pid is never taken for ours.
 
+# The start time of a live process (field 22 of /proc/PID/stat); fails for a process that is
+# gone or a zombie (exited, not yet reaped).
 proc_start_time() {
-  # Field 22 of /proc/PID/stat; the command name (field 2) may contain spaces, so cut after it.
   local stat
   stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
+  stat=${stat##*) } # the command name (field 2) may contain spaces: cut after it
+  [[ $stat != Z* ]] || return 1
   awk '{ print $20 }' <<<"$stat"
 }
+
+pid_alive() { proc_start_time "$1" >/dev/null; }
 
 # Prints the pid of a service of this profile if it is running, else fails.
 running_pid() {
@@ -254,7 +258,7 @@ stop_service() {
   say "stopping $name (pid $pid)"
   kill -s "$signal" "$pid" 2>/dev/null || true
   for ((i = 0; i < 150; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+    pid_alive "$pid" || break
     sleep 0.1
   done
   # The group is ours: setsid made the service the leader of a new one.
