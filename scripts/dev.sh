@@ -73,6 +73,7 @@ cat <<EOF
     curl -s -X POST -H "Authorization: Bearer $admin_key" '$WORKER_URL/token-manager?action=sync'
     curl -s '$WORKER_URL/__scheduled?cron=*/30+*+*+*+*'    # fire the sync cron now
 
+  Changed src/? ./scripts/build-worker.sh   (the running Worker reloads the new build)
   Logs: ${LOG_DIR#"$REPO_ROOT"/}/    Stop: Ctrl-C here, or scripts/dev.sh stop
 
 EOF

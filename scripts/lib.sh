@@ -570,12 +570,11 @@ start_upstash() {
 }
 
 # wrangler dev always runs wrangler.toml's [build] command when it starts, and again whenever
-# src/ changes. The stack runs the bundle already built in build/, so it gives wrangler a copy
-# of wrangler.toml without [build] (and with an absolute `main`): no second build at start, no
-# rebuild halfway through a test run.
+# src/ changes. The stack runs the bundle already built, so it gives wrangler a copy of
+# wrangler.toml without [build], its `main` made absolute under BUNDLE_ROOT.
 write_wrangler_config() {
-  local out=$STATE_DIR/wrangler.toml
-  awk -v root="$REPO_ROOT" '
+  local bundle_root=$1 out=$STATE_DIR/wrangler.toml
+  awk -v root="$bundle_root" '
     NR == 1 { print "# Written by scripts/lib.sh from wrangler.toml, without [build]: do not edit." }
     /^\[/ { in_build = ($0 ~ /^\[build(\.[^]]*)?\]/) }
     in_build { next }
@@ -586,9 +585,16 @@ write_wrangler_config() {
 }
 
 start_worker() {
-  local config
+  local config bundle_root=$REPO_ROOT
   [[ -f $REPO_ROOT/build/index.js ]] || die "build/index.js is missing: ./scripts/build-worker.sh"
-  config=$(write_wrangler_config)
+  if [[ $PROFILE == test ]]; then
+    # The test Worker runs a snapshot of build/: a rebuild during the run (someone working on
+    # src/) must not swap the code under the tests. The dev Worker reloads on every rebuild.
+    bundle_root=$STATE_DIR
+    rm -rf "$STATE_DIR/build"
+    cp -R "$REPO_ROOT/build" "$STATE_DIR/build"
+  fi
+  config=$(write_wrangler_config "$bundle_root")
   require_free_port worker "$WORKER_PORT"
   require_free_port "worker (inspector)" "$INSPECTOR_PORT"
   say "starting the Worker (wrangler dev) on $WORKER_URL"

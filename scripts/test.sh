@@ -53,7 +53,8 @@ say "running tests (cargo test ${scope[*]} --locked --no-fail-fast $*)"
 cd "$REPO_ROOT"
 # cargo runs the test binaries one after another (they share the stack); --no-fail-fast
 # runs them all even after a failure, so one run shows every failing test.
-if ! cargo test "${scope[@]}" --locked --no-fail-fast "$@"; then
+# 9>&-: a process a test leaves behind must not keep holding the test stack's lock.
+if ! cargo test "${scope[@]}" --locked --no-fail-fast "$@" 9>&-; then
   show_log_tail "$(log_file worker)" 30
   die "tests failed; the logs of the services are listed below"
 fi
