@@ -208,7 +208,13 @@ check_settings() {
   for name in "${REQUIRED_SECRETS[@]}"; do
     if ! is_set "$name" && ! in_list "$name" "${REMOTE_SECRETS[@]}" && ! in_list "$name" "${TOML_VARS[@]}"; then
       if [[ $name == SUPABASE_URL ]] && is_set SUPABASE_REST_URL; then continue; fi
-      problem "$name is not set (environment or --env-file) and is not a secret of the Worker yet"
+      # A dry run cannot tell whether the Worker has it; its plan lists it as missing.
+      [[ $dry_run == true ]] && continue
+      if [[ $REMOTE_KNOWN == true ]]; then
+        problem "$name is not set (environment or --env-file) and the Worker has no such secret yet"
+      else
+        problem "$name is not set (environment or --env-file)"
+      fi
     fi
   done
   check_url SUPABASE_URL
@@ -289,10 +295,11 @@ check_login() {
 }
 
 # Names of the Worker's secrets on Cloudflare (empty if the Worker does not exist yet).
-REMOTE_SECRETS=()
+REMOTE_SECRETS=() REMOTE_KNOWN=false
 read_remote_secrets() {
   local json
   if json=$("$WRANGLER" secret list --format json 2>/dev/null); then
+    REMOTE_KNOWN=true
     # shellcheck disable=SC2016 # JavaScript, not shell
     mapfile -t REMOTE_SECRETS < <(node -e '
       const text = require("fs").readFileSync(0, "utf8");
@@ -445,7 +452,7 @@ deploy_worker() {
   local config message
   STATE_DIR=$REPO_ROOT/.state/deploy
   mkdir -p "$STATE_DIR"
-  config=$(write_wrangler_config)
+  config=$(write_wrangler_config "$REPO_ROOT")
   message="token-manager $(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
   say "wrangler deploy ($message)"
   "$WRANGLER" deploy --config "$config" --message "$message"
