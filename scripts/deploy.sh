@@ -448,12 +448,21 @@ put_secrets() {
 
 # wrangler deploy without rebuilding: a copy of wrangler.toml without [build] (the bundle in
 # build/ is the one just built and checked), as the local stacks run it.
+# With --dry-run as argument: the same command, checked without uploading.
 deploy_worker() {
   local config message
   STATE_DIR=$REPO_ROOT/.state/deploy
   mkdir -p "$STATE_DIR"
   config=$(write_wrangler_config "$REPO_ROOT")
   message="token-manager $(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
+  if [[ ${1:-} == --dry-run ]]; then
+    say "checking the final step: wrangler deploy --dry-run (config without [build])"
+    "$WRANGLER" deploy --config "$config" --message "$message" --dry-run >"$STATE_DIR/final-dry-run.log" 2>&1 || {
+      show_log_tail "$STATE_DIR/final-dry-run.log"
+      die "wrangler deploy would fail"
+    }
+    return
+  fi
   say "wrangler deploy ($message)"
   "$WRANGLER" deploy --config "$config" --message "$message"
 }
@@ -470,6 +479,7 @@ check_crons
 if [[ $dry_run == true ]]; then
   ensure_deploy_tools
   build_bundle
+  deploy_worker --dry-run
   check_settings
   print_plan
   if ((${#PROBLEMS[@]})); then

@@ -168,5 +168,5 @@ else
   fi
 fi
 
-printf 'deploy checks: %d passed, %d failed\n' "$passed" "$failed"
+printf 'deploy-checks: %d passed, %d failed\n' "$passed" "$failed"
 ((failed == 0))

@@ -58,3 +58,4 @@ if ! cargo test "${scope[@]}" --locked --no-fail-fast "$@" 9>&-; then
   show_log_tail "$(log_file worker)" 30
   die "tests failed; the logs of the services are listed below"
 fi
+((${#scope[@]} == 0)) || "$REPO_ROOT/scripts/test-deploy.sh" 9>&- # deploy.sh: dry run and migrations
