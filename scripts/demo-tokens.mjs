@@ -18,8 +18,7 @@ const mains = [
 const subs = [
   ...[1, 2, 3, 4, 5, 6, 7].map((n) => ({ main: mains[0], account: `PAAPEX136189${seq(n)}` })),
   ...[1, 2, 3, 4, 5, 6].map((n) => ({ main: mains[1], account: `PAAPEX266668${seq(n)}` })),
-  ...[1, 2, 3, 4].map((n) => ({ main: mains[2], account: `PAAPEX272045${seq(n)}` })),
-  ...[1, 2].map((n) => ({ main: mains[2], account: `APEX272045${seq(n)}` })),
+  ...[1, 2, 3, 4, 5, 6].map((n) => ({ main: mains[2], account: `PAAPEX272045${seq(n)}` })),
 ];
 // Sub-accounts stored as JSON rather than a raw token.
 const jsonSubs = new Set(["PAAPEX1361890000002", "PAAPEX2666680000003"]);
