@@ -42,6 +42,11 @@ MIGRATIONS_TABLE=supabase_migrations.schema_migrations
 REQUIRED_SECRETS=(SUPABASE_URL SUPABASE_SERVICE_ROLE_KEY UPSTASH_REDIS_REST_URL
   UPSTASH_REDIS_REST_TOKEN TOKEN_MANAGER_ADMIN_KEY TOKEN_ENCRYPTION_KEY)
 OPTIONAL_SECRETS=(TOKEN_MANAGER_READ_KEY TOKEN_ENCRYPTION_PREVIOUS_KEYS SUPABASE_REST_URL)
+# The order secrets are put in. Each put deploys at once, so during a key rotation the old key
+# must reach TOKEN_ENCRYPTION_PREVIOUS_KEYS before the new one replaces TOKEN_ENCRYPTION_KEY.
+PUT_ORDER=(SUPABASE_URL SUPABASE_REST_URL SUPABASE_SERVICE_ROLE_KEY UPSTASH_REDIS_REST_URL
+  UPSTASH_REDIS_REST_TOKEN TOKEN_MANAGER_ADMIN_KEY TOKEN_MANAGER_READ_KEY
+  TOKEN_ENCRYPTION_PREVIOUS_KEYS TOKEN_ENCRYPTION_KEY)
 KNOWN_SETTINGS=(SUPABASE_DB_URL "${REQUIRED_SECRETS[@]}" "${OPTIONAL_SECRETS[@]}"
   CLOUDFLARE_API_TOKEN CLOUDFLARE_ACCOUNT_ID)
 
@@ -386,7 +391,7 @@ plan_secrets() {
   local name
   SECRETS_TO_PUT=()
   echo "  secrets (wrangler secret put, value on stdin):"
-  for name in "${REQUIRED_SECRETS[@]}" "${OPTIONAL_SECRETS[@]}"; do
+  for name in "${PUT_ORDER[@]}"; do
     if in_list "$name" "${TOML_VARS[@]}"; then
       printf '      %-32s not put: wrangler.toml sets it under [vars]\n' "$name"
     elif is_set "$name"; then
