@@ -6,6 +6,6 @@ mod support;
 
 mod api;
 mod jobs;
-mod rotation;
 mod rls;
+mod rotation;
 mod seed_sql;
