@@ -12,41 +12,7 @@ mod openapi_schema;
 use chrono::{Duration, Utc};
 use openapi_schema::Spec;
 use serde_json::Value;
-use support::{demo_tokens, jwt, var, TestStack};
-
-struct Answer {
-    status: u16,
-    content_type: String,
-    body: Value,
-    text: String,
-}
-
-async fn call(method: &str, path_and_query: &str, key: Option<&str>) -> Answer {
-    let url = format!("{}{path_and_query}", var("TM_TEST_WORKER_URL"));
-    let mut request = reqwest::Client::new().request(method.parse().unwrap(), url);
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    let response = request
-        .send()
-        .await
-        .expect("the Worker under wrangler dev answers");
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text)
-        .unwrap_or_else(|_| panic!("{method} {path_and_query} answered non-JSON: {text}"));
-    Answer {
-        status,
-        content_type,
-        body,
-        text,
-    }
-}
+use support::{call_worker as call, demo_tokens, jwt, var, TestStack};
 
 /// Calls the Worker, checks the status, and validates the body against the document.
 async fn check(

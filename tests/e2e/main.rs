@@ -6,39 +6,7 @@
 mod support;
 
 use chrono::{Duration, Utc};
-use serde_json::Value;
-use support::{demo_tokens, jwt, token_of, var, TestStack};
-
-struct Answer {
-    status: u16,
-    cache_control: Option<String>,
-    body: Value,
-}
-
-async fn call(method: &str, path: &str, key: Option<&str>) -> Answer {
-    let url = format!("{}{path}", var("TM_TEST_WORKER_URL"));
-    let mut request = reqwest::Client::new().request(method.parse().unwrap(), url);
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    let response = request
-        .send()
-        .await
-        .expect("the Worker under wrangler dev answers");
-    let status = response.status().as_u16();
-    let cache_control = response
-        .headers()
-        .get("cache-control")
-        .map(|v| v.to_str().unwrap().to_string());
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text)
-        .unwrap_or_else(|_| panic!("{method} {path} answered non-JSON: {text}"));
-    Answer {
-        status,
-        cache_control,
-        body,
-    }
-}
+use support::{call_worker as call, demo_tokens, jwt, token_of, var, TestStack};
 
 async fn cron(expression: &str) {
     let url = format!(

@@ -206,3 +206,46 @@ pub fn token_of(value: &str) -> String {
         Err(_) => value.to_string(),
     }
 }
+
+/// An answer of the Worker under `wrangler dev`.
+pub struct WorkerAnswer {
+    pub status: u16,
+    pub content_type: String,
+    pub cache_control: Option<String>,
+    pub text: String,
+    pub body: Value,
+}
+
+/// Calls the Worker at `TM_TEST_WORKER_URL`, with `key` as a bearer key; the answer must be JSON.
+pub async fn call_worker(method: &str, path_and_query: &str, key: Option<&str>) -> WorkerAnswer {
+    let url = format!("{}{path_and_query}", var("TM_TEST_WORKER_URL"));
+    let mut request = reqwest::Client::new().request(method.parse().unwrap(), url);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request
+        .send()
+        .await
+        .expect("the Worker under wrangler dev answers");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let (status, content_type, cache_control) = (
+        response.status().as_u16(),
+        header("content-type").unwrap_or_default(),
+        header("cache-control"),
+    );
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("{method} {path_and_query} answered non-JSON: {text}"));
+    WorkerAnswer {
+        status,
+        content_type,
+        cache_control,
+        text,
+        body,
+    }
+}
