@@ -69,6 +69,8 @@ pub struct Config {
     pub expiring_soon_seconds: i64,
     /// How long the sync lock lives if a run dies without releasing it.
     pub lock_ttl_ms: u64,
+    /// How long one Upstash or PostgREST request may take before the job gives up.
+    pub upstream_timeout_ms: u64,
     pub sync_cron: String,
     pub cleanup_cron: String,
 }
@@ -136,6 +138,13 @@ impl Config {
                 5,
                 3600,
             )? * 1000,
+            upstream_timeout_ms: number(
+                "UPSTREAM_TIMEOUT_MS",
+                get("UPSTREAM_TIMEOUT_MS"),
+                10_000,
+                100,
+                120_000,
+            )?,
             sync_cron: get("SYNC_CRON").unwrap_or_else(|| DEFAULT_SYNC_CRON.to_string()),
             cleanup_cron: get("CLEANUP_CRON").unwrap_or_else(|| DEFAULT_CLEANUP_CRON.to_string()),
         })
@@ -254,6 +263,7 @@ mod tests {
             (1000, 1000, 600)
         );
         assert_eq!(c.sync_cron, DEFAULT_SYNC_CRON);
+        assert_eq!(c.upstream_timeout_ms, 10_000);
     }
 
     #[test]
@@ -321,6 +331,7 @@ mod tests {
             ("TOKEN_KEY_PATTERNS", "tok*en:*"),
             ("SYNC_BATCH_SIZE", "0"),
             ("SCAN_COUNT", "lots"),
+            ("UPSTREAM_TIMEOUT_MS", "5"),
         ] {
             let mut vars = base();
             vars.insert(name, value.to_string());

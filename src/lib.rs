@@ -10,6 +10,7 @@ pub mod http;
 pub mod jobs;
 pub mod logging;
 pub mod store;
+pub mod timeout;
 pub mod upstash;
 
 #[cfg(target_arch = "wasm32")]

@@ -25,6 +25,10 @@ pub enum StoreError {
         message: String,
         hint: String,
     },
+    #[error(
+        "Supabase did not answer within {0} ms; check SUPABASE_URL, or raise UPSTREAM_TIMEOUT_MS"
+    )]
+    Timeout(u64),
     #[error("unexpected answer from Supabase: {0}")]
     Decode(String),
 }
@@ -157,17 +161,29 @@ const SUMMARY_COLUMNS: &str =
 #[derive(Clone)]
 pub struct Store {
     api: Postgrest,
+    timeout_ms: u64,
 }
 
 impl Store {
     /// A store at `rest_url` (PostgREST root, e.g. `https://x.supabase.co/rest/v1`).
     /// `service_role_key` must be a valid header value (configuration checks it).
-    pub fn new(rest_url: &str, service_role_key: &Secret) -> Self {
+    /// A request that takes longer than `timeout_ms` fails with [`StoreError::Timeout`].
+    pub fn new(rest_url: &str, service_role_key: &Secret, timeout_ms: u64) -> Self {
         let key = service_role_key.expose();
         let api = Postgrest::new(rest_url)
             .insert_header("apikey", key)
             .insert_header("Authorization", format!("Bearer {key}"));
-        Self { api }
+        Self { api, timeout_ms }
+    }
+
+    /// Sends `request` and reads its JSON answer and headers, within the timeout.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: postgrest::Builder,
+    ) -> Result<(T, reqwest::header::HeaderMap), StoreError> {
+        crate::timeout::within(self.timeout_ms, read_json(request))
+            .await
+            .map_err(|_| StoreError::Timeout(self.timeout_ms))?
     }
 
     async fn rpc<T: DeserializeOwned>(
@@ -175,8 +191,8 @@ impl Store {
         function: &str,
         params: Value,
     ) -> Result<T, StoreError> {
-        let response = self.api.rpc(function, params.to_string()).execute().await;
-        read_json(response).await.map(|(value, _)| value)
+        let request = self.api.rpc(function, params.to_string());
+        self.send(request).await.map(|(value, _)| value)
     }
 
     /// Records a new sync run and returns it with every stored row's fingerprint and state.
@@ -258,7 +274,7 @@ impl Store {
         if let Some(before) = filter.expires_before {
             query = query.lt("expires_at", before.to_rfc3339());
         }
-        let (rows, headers) = read_json(query.execute().await).await?;
+        let (rows, headers) = self.send(query).await?;
         let total = headers
             .get("content-range")
             .and_then(|v| v.to_str().ok())
@@ -270,9 +286,12 @@ impl Store {
 }
 
 async fn read_json<T: DeserializeOwned>(
-    response: Result<reqwest::Response, reqwest::Error>,
+    request: postgrest::Builder,
 ) -> Result<(T, reqwest::header::HeaderMap), StoreError> {
-    let response = response.map_err(|e| StoreError::Unreachable(e.without_url().to_string()))?;
+    let response = request
+        .execute()
+        .await
+        .map_err(|e| StoreError::Unreachable(e.without_url().to_string()))?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response
@@ -341,7 +360,7 @@ impl Store {
         if let Some(after) = after {
             query = query.gt("account_name", after);
         }
-        read_json(query.execute().await).await.map(|(rows, _)| rows)
+        self.send(query).await.map(|(rows, _)| rows)
     }
 
     /// Writes one batch of re-encrypted rows; returns how many were rewritten.

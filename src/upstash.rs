@@ -6,6 +6,8 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use std::collections::{HashSet, VecDeque};
+
 use serde_json::Value;
 
 use crate::config::Secret;
@@ -39,6 +41,8 @@ pub enum UpstashError {
     Command(String),
     #[error("Upstash Redis answered HTTP {status}: {body}")]
     Http { status: u16, body: String },
+    #[error("Upstash Redis did not answer within {0} ms; check UPSTASH_REDIS_REST_URL, or raise UPSTREAM_TIMEOUT_MS")]
+    Timeout(u64),
     #[error("unexpected answer from Upstash Redis: {0}")]
     Protocol(String),
 }
@@ -59,8 +63,15 @@ pub struct ScanResult {
     pub keys: Vec<String>,
     /// Keys whose bytes are not UTF-8, shown lossily.
     pub unreadable: Vec<String>,
-    /// Requests the scan took.
-    pub pages: usize,
+}
+
+/// Keys a SCAN found with their values and PTTLs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ScanValues {
+    /// In the order SCAN found them.
+    pub values: Vec<KeyValue>,
+    /// Keys whose bytes are not UTF-8, shown lossily.
+    pub unreadable: Vec<String>,
 }
 
 /// An Upstash REST endpoint with its token.
@@ -69,19 +80,33 @@ pub struct Upstash {
     http: reqwest::Client,
     url: String,
     token: Secret,
+    timeout_ms: u64,
 }
 
 impl Upstash {
-    /// A client for `url` (no trailing slash) authenticating with `token`.
-    pub fn new(http: reqwest::Client, url: impl Into<String>, token: Secret) -> Self {
+    /// A client for `url` (no trailing slash) authenticating with `token`; a request that
+    /// takes longer than `timeout_ms` fails with [`UpstashError::Timeout`].
+    pub fn new(
+        http: reqwest::Client,
+        url: impl Into<String>,
+        token: Secret,
+        timeout_ms: u64,
+    ) -> Self {
         Self {
             http,
             url: url.into(),
             token,
+            timeout_ms,
         }
     }
 
     async fn post(&self, path: &str, body: &Value) -> Result<Value, UpstashError> {
+        crate::timeout::within(self.timeout_ms, self.send(path, body))
+            .await
+            .map_err(|_| UpstashError::Timeout(self.timeout_ms))?
+    }
+
+    async fn send(&self, path: &str, body: &Value) -> Result<Value, UpstashError> {
         let response = self
             .http
             .post(format!("{}{}", self.url, path))
@@ -114,7 +139,7 @@ impl Upstash {
     }
 
     /// Runs one command, e.g. `["PTTL", "token:A"]`.
-    pub async fn command(&self, args: &[&str]) -> Result<Reply, UpstashError> {
+    pub async fn command<S: serde::Serialize>(&self, args: &[S]) -> Result<Reply, UpstashError> {
         let body = self.post("", &serde_json::json!(args)).await?;
         decode_result(&body)
     }
@@ -150,87 +175,73 @@ impl Upstash {
     /// Every key matching `pattern`, following SCAN cursors (opaque strings) until "0".
     pub async fn scan(&self, pattern: &str, count: usize) -> Result<ScanResult, UpstashError> {
         let mut result = ScanResult::default();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         let mut cursor = "0".to_string();
-        let count = count.to_string();
         loop {
-            let reply = self
-                .command(&["SCAN", &cursor, "MATCH", pattern, "COUNT", &count])
-                .await?;
-            result.pages += 1;
-            let (next, keys) = match reply {
-                Reply::Array(mut parts) if parts.len() == 2 => {
-                    let keys = parts.pop();
-                    (parts.pop(), keys)
-                }
-                other => return Err(UpstashError::Protocol(format!("SCAN answered {other:?}"))),
-            };
-            let (Some(Reply::Bytes(next)), Some(Reply::Array(keys))) = (next, keys) else {
-                return Err(UpstashError::Protocol(
-                    "SCAN answer has no cursor and key list".into(),
-                ));
-            };
-            for key in keys {
-                let Reply::Bytes(bytes) = key else {
-                    return Err(UpstashError::Protocol(
-                        "SCAN returned a key that is not a string".into(),
-                    ));
-                };
-                // SCAN may return a key more than once; keep the first.
-                if !seen.insert(bytes.clone()) {
-                    continue;
-                }
-                match String::from_utf8(bytes) {
+            let page = self.command(&scan_command(&cursor, pattern, count)).await?;
+            let (next, keys) = parse_scan(page)?;
+            for key in keys.into_iter().filter(|k| seen.insert(k.clone())) {
+                match String::from_utf8(key) {
                     Ok(key) => result.keys.push(key),
-                    Err(e) => result
-                        .unreadable
-                        .push(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                    Err(e) => result.unreadable.push(lossy(e)),
                 }
             }
-            cursor = String::from_utf8(next)
-                .map_err(|_| UpstashError::Protocol("SCAN cursor is not text".into()))?;
-            if cursor == "0" {
+            if next == "0" {
                 return Ok(result);
             }
+            cursor = next;
         }
     }
 
-    /// Values and PTTLs of `keys`, one pipeline (MGET + PTTL each) per `batch` keys.
-    pub async fn values(
+    /// Every key matching `pattern` that `wanted` accepts, with its value and PTTL. Each
+    /// request is one pipeline holding the next SCAN page and MGET + PTTL for up to `batch`
+    /// keys found before, so P pages over N keys take about max(P, N / batch) + 1 requests.
+    pub async fn scan_values(
         &self,
-        keys: &[String],
+        pattern: &str,
+        count: usize,
         batch: usize,
-    ) -> Result<Vec<KeyValue>, UpstashError> {
-        let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(batch.max(1)) {
-            let mut commands = Vec::with_capacity(chunk.len() + 1);
-            commands.push(
-                std::iter::once("MGET".to_string())
-                    .chain(chunk.iter().cloned())
-                    .collect(),
-            );
-            commands.extend(chunk.iter().map(|k| vec!["PTTL".to_string(), k.clone()]));
+        mut wanted: impl FnMut(&str) -> bool,
+    ) -> Result<ScanValues, UpstashError> {
+        let mut result = ScanValues::default();
+        let mut seen = HashSet::new();
+        let mut cursor = Some("0".to_string());
+        let mut pending = VecDeque::new();
+        while cursor.is_some() || !pending.is_empty() {
+            let fetch: Vec<String> = pending.drain(..pending.len().min(batch.max(1))).collect();
+            let mut commands = Vec::with_capacity(fetch.len() + 2);
+            if let Some(cursor) = &cursor {
+                commands.push(scan_command(cursor, pattern, count));
+            }
+            if !fetch.is_empty() {
+                commands.push(
+                    std::iter::once("MGET".to_string())
+                        .chain(fetch.iter().cloned())
+                        .collect(),
+                );
+                commands.extend(fetch.iter().map(|k| vec!["PTTL".to_string(), k.clone()]));
+            }
             let mut answers = self.pipeline(&commands).await?.into_iter();
-            let values = match answers.next() {
-                Some(Ok(Reply::Array(values))) if values.len() == chunk.len() => values,
-                Some(Err(e)) => return Err(UpstashError::Command(e)),
-                other => return Err(UpstashError::Protocol(format!("MGET answered {other:?}"))),
-            };
-            for ((key, value), pttl) in chunk.iter().zip(values).zip(answers) {
-                let pttl = pttl.map_err(UpstashError::Command)?;
-                out.push(KeyValue {
-                    key: key.clone(),
-                    value: match value {
-                        Reply::Bytes(b) => Some(b),
-                        _ => None,
-                    },
-                    pttl_ms: pttl
-                        .as_int()
-                        .ok_or_else(|| UpstashError::Protocol("PTTL is not an integer".into()))?,
-                });
+            if cursor.is_some() {
+                let page = answers
+                    .next()
+                    .expect("one answer per command")
+                    .map_err(UpstashError::Command)?;
+                let (next, keys) = parse_scan(page)?;
+                for key in keys.into_iter().filter(|k| seen.insert(k.clone())) {
+                    match String::from_utf8(key) {
+                        Ok(key) if wanted(&key) => pending.push_back(key),
+                        Ok(_) => {}
+                        Err(e) => result.unreadable.push(lossy(e)),
+                    }
+                }
+                cursor = Some(next).filter(|next| next != "0");
+            }
+            if !fetch.is_empty() {
+                result.values.extend(read_values(fetch, answers)?);
             }
         }
-        Ok(out)
+        Ok(result)
     }
 
     /// Takes the lock `key` for `owner` unless someone holds it (SET NX PX). True if taken.
@@ -254,6 +265,79 @@ impl Upstash {
             .await
             .map(|_| ())
     }
+}
+
+fn scan_command(cursor: &str, pattern: &str, count: usize) -> Vec<String> {
+    vec![
+        "SCAN".into(),
+        cursor.into(),
+        "MATCH".into(),
+        pattern.into(),
+        "COUNT".into(),
+        count.to_string(),
+    ]
+}
+
+/// The next cursor and the keys of one SCAN page.
+fn parse_scan(reply: Reply) -> Result<(String, Vec<Vec<u8>>), UpstashError> {
+    let Reply::Array(parts) = reply else {
+        return Err(UpstashError::Protocol("SCAN answer is not an array".into()));
+    };
+    let mut parts = parts.into_iter();
+    let (Some(Reply::Bytes(next)), Some(Reply::Array(keys)), None) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(UpstashError::Protocol(
+            "SCAN answer has no cursor and key list".into(),
+        ));
+    };
+    let next = String::from_utf8(next)
+        .map_err(|_| UpstashError::Protocol("SCAN cursor is not text".into()))?;
+    let keys = keys
+        .into_iter()
+        .map(|key| match key {
+            Reply::Bytes(bytes) => Ok(bytes),
+            _ => Err(UpstashError::Protocol(
+                "SCAN returned a key that is not a string".into(),
+            )),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((next, keys))
+}
+
+/// Pairs `keys` with the answers of `MGET keys…` followed by `PTTL key` for each key.
+fn read_values(
+    keys: Vec<String>,
+    mut answers: impl Iterator<Item = Result<Reply, String>>,
+) -> Result<Vec<KeyValue>, UpstashError> {
+    let values = match answers.next() {
+        Some(Ok(Reply::Array(values))) if values.len() == keys.len() => values,
+        Some(Err(e)) => return Err(UpstashError::Command(e)),
+        other => return Err(UpstashError::Protocol(format!("MGET answered {other:?}"))),
+    };
+    keys.into_iter()
+        .zip(values)
+        .map(|(key, value)| {
+            let pttl = answers
+                .next()
+                .ok_or_else(|| UpstashError::Protocol("PTTL missing".into()))?;
+            let pttl = pttl.map_err(UpstashError::Command)?;
+            Ok(KeyValue {
+                key,
+                value: match value {
+                    Reply::Bytes(b) => Some(b),
+                    _ => None,
+                },
+                pttl_ms: pttl
+                    .as_int()
+                    .ok_or_else(|| UpstashError::Protocol("PTTL is not an integer".into()))?,
+            })
+        })
+        .collect()
+}
+
+fn lossy(e: std::string::FromUtf8Error) -> String {
+    String::from_utf8_lossy(e.as_bytes()).into_owned()
 }
 
 /// The error text of a reqwest error without the URL (which may carry a `_token`).

@@ -68,12 +68,18 @@ pub struct Services {
 impl Services {
     /// Clients for the configured Upstash and Supabase endpoints.
     pub fn new(config: Config) -> Self {
+        let timeout = config.upstream_timeout_ms;
         let upstash = Upstash::new(
             reqwest::Client::new(),
             &config.upstash_url,
             config.upstash_token.clone(),
+            timeout,
         );
-        let store = Store::new(&config.supabase_rest_url, &config.supabase_service_role_key);
+        let store = Store::new(
+            &config.supabase_rest_url,
+            &config.supabase_service_role_key,
+            timeout,
+        );
         Self {
             config,
             upstash,

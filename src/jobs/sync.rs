@@ -1,8 +1,9 @@
-//! Sync: Redis → Supabase. SCAN pages find the keys, pipelines fetch values and TTLs in
-//! batches, only new or changed tokens are encrypted and upserted in batches, keys gone from
+//! Sync: Redis → Supabase. Each Upstash request is one pipeline carrying the next SCAN page
+//! and the values and TTLs of a batch of keys already found; only new or changed tokens are
+//! encrypted and upserted, in batches; keys gone from
 //! Redis become inactive, and every run is recorded. A Redis lock keeps runs from overlapping.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,6 +14,7 @@ use crate::domain::account::{main_account_for, AccountName, KeyType};
 use crate::domain::expiry::resolve_expiry;
 use crate::domain::token_value::parse_token_value;
 use crate::store::{ExistingToken, TokenRow};
+use crate::upstash::KeyValue;
 
 /// The Redis key holding the sync lock.
 pub const LOCK_KEY: &str = "token-manager:sync-lock";
@@ -122,7 +124,7 @@ async fn run(services: &Services, trigger: Trigger) -> Result<SyncReport, JobErr
 /// Reads Redis, writes what changed; returns the report so far and the accounts to deactivate.
 async fn apply(
     services: &Services,
-    existing: &std::collections::HashMap<String, ExistingToken>,
+    existing: &HashMap<String, ExistingToken>,
     now: DateTime<Utc>,
 ) -> Result<(SyncReport, Vec<String>), JobError> {
     let snapshot = read_redis(services, now).await?;
@@ -199,43 +201,49 @@ async fn read_redis(services: &Services, now: DateTime<Utc>) -> Result<Snapshot,
     let config = &services.config;
     let mut skipped = Vec::new();
     let mut present = HashSet::new();
-    // account → (key) in the order found; a second key for the same account is skipped.
-    let mut keys: BTreeMap<String, (String, AccountName)> = BTreeMap::new();
+    // The first key naming an account wins; a second one is skipped.
+    let mut first_key: HashMap<String, String> = HashMap::new();
+    let mut found: Vec<(AccountName, KeyValue)> = Vec::new();
     for pattern in &config.key_patterns {
-        let scan = services.upstash.scan(pattern, config.scan_count).await?;
+        let mut accounts: HashMap<String, AccountName> = HashMap::new();
+        let scan = services
+            .upstash
+            .scan_values(pattern, config.scan_count, config.batch_size, |key| {
+                let reason = match AccountName::from_redis_key(key, pattern) {
+                    Ok(account) => match first_key.get(account.as_str()) {
+                        Some(first) => {
+                            format!("account {account} is already stored from key {first}")
+                        }
+                        None => {
+                            first_key.insert(account.as_str().to_string(), key.to_string());
+                            accounts.insert(key.to_string(), account);
+                            return true;
+                        }
+                    },
+                    Err(e) => e.to_string(),
+                };
+                skipped.push(Skipped {
+                    redis_key: key.to_string(),
+                    reason,
+                });
+                false
+            })
+            .await?;
         skipped.extend(scan.unreadable.into_iter().map(|redis_key| Skipped {
             redis_key,
             reason: "key is not valid UTF-8".to_string(),
         }));
-        for key in scan.keys {
-            match AccountName::from_redis_key(&key, pattern) {
-                Ok(account) => {
-                    if let Some((first, _)) = keys.get(account.as_str()) {
-                        let reason =
-                            format!("account {account} is already stored from key {first}");
-                        skipped.push(Skipped {
-                            redis_key: key,
-                            reason,
-                        });
-                    } else {
-                        keys.insert(account.as_str().to_string(), (key, account));
-                    }
-                }
-                Err(e) => skipped.push(Skipped {
-                    redis_key: key,
-                    reason: e.to_string(),
-                }),
-            }
-        }
+        found.extend(
+            scan.values
+                .into_iter()
+                .filter_map(|kv| Some((accounts.remove(&kv.key)?, kv))),
+        );
     }
+    // Account order makes batches, and so partial failures, reproducible.
+    found.sort_by(|a, b| a.0.cmp(&b.0));
 
-    let key_list: Vec<String> = keys.values().map(|(key, _)| key.clone()).collect();
-    let values = services
-        .upstash
-        .values(&key_list, config.batch_size)
-        .await?;
-    let mut candidates = Vec::with_capacity(values.len());
-    for (kv, (_, (_, account))) in values.into_iter().zip(keys) {
+    let mut candidates = Vec::with_capacity(found.len());
+    for (account, kv) in found {
         let Some(bytes) = kv.value else {
             skipped.push(Skipped {
                 redis_key: kv.key,

@@ -525,3 +525,53 @@ async fn cleanup_deactivates_expired_tokens_once() {
         ]
     );
 }
+
+/// Upstash requests our server logged while `f` ran.
+async fn upstash_requests<F: std::future::Future>(f: F) -> (F::Output, usize) {
+    let log = crate::support::var("TM_TEST_UPSTASH_LOG");
+    let count = || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("upstash-local request "))
+            .count()
+    };
+    let before = count();
+    let output = f.await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    (output, count() - before)
+}
+
+#[tokio::test]
+async fn many_keys_take_few_requests_whatever_the_page_and_batch_sizes() {
+    let mut stack = TestStack::start().await;
+    let exp = Utc::now() + Duration::hours(1);
+    for n in 0..250 {
+        stack.set(
+            &format!("token:APEX{:06}{n:07}", 100_000 + n),
+            jwt(&format!("t{n}"), exp).as_str(),
+        );
+    }
+    stack.set("other:APEX_1", "not ours");
+    for (scan_count, batch, most) in [("1000", "50", 2 + 5 + 1), ("10", "7", 2 + 36 + 1)] {
+        stack
+            .pg
+            .batch_execute("truncate tradovate_tokens, token_key_mappings, sync_runs")
+            .await
+            .unwrap();
+        let services = token_manager::jobs::Services::new(
+            stack.config_with(&[("SCAN_COUNT", scan_count), ("SYNC_BATCH_SIZE", batch)]),
+        );
+        let (report, requests) = upstash_requests(sync(&services, Trigger::Http)).await;
+        let report = report.unwrap();
+        assert_eq!(
+            (report.tokens_synced, report.inserted),
+            (250, 250),
+            "SCAN_COUNT={scan_count}"
+        );
+        assert!(
+            requests <= most,
+            "{requests} Upstash requests for 250 keys (SCAN_COUNT={scan_count}, batch={batch})"
+        );
+    }
+}
