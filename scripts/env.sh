@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 [[ $# == 1 ]] || {
-  echo "usage: $0 dev|test" >&2
+  echo "usage: $0 dev|test|bench" >&2
   exit 2
 }
 load_profile "$1"

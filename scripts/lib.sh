@@ -4,7 +4,7 @@
 #   installers      ensure_tools: Debian packages, the wasm target, worker-build,
 #                   wasm-bindgen-cli and the npm packages; each skips what is already there
 #   builds          build_upstash_local, build_worker
-#   the stack       load_profile dev|test, then stack_up / stack_down / stack_status
+#   the stack       load_profile dev|test|bench, then stack_up / stack_down / stack_status
 #
 # A profile's state lives in .state/<profile>/ (git-ignored): data dirs, pid files (pids/),
 # logs (logs/) and the settings the stack was started with (stack.env). Services run in the
@@ -193,7 +193,11 @@ load_profile() {
       PG_PORT=55322 POSTGREST_PORT=55321 REDIS_PORT=56380 UPSTASH_PORT=58079
       WORKER_PORT=58787 INSPECTOR_PORT=59229
       ;;
-    *) die "unknown profile '$PROFILE' (dev or test)" ;;
+    bench) # scripts/bench.sh: fresh data dirs like test, its own ports
+      PG_PORT=57322 POSTGREST_PORT=57321 REDIS_PORT=57380 UPSTASH_PORT=57079
+      WORKER_PORT=57787 INSPECTOR_PORT=57229
+      ;;
+    *) die "unknown profile '$PROFILE' (dev, test or bench)" ;;
   esac
   STATE_DIR=$REPO_ROOT/.state/$PROFILE
   PID_DIR=$STATE_DIR/pids
@@ -587,8 +591,8 @@ write_wrangler_config() {
 start_worker() {
   local config bundle_root=$REPO_ROOT
   [[ -f $REPO_ROOT/build/index.js ]] || die "build/index.js is missing: ./scripts/build-worker.sh"
-  if [[ $PROFILE == test ]]; then
-    # The test Worker runs a snapshot of build/: a rebuild during the run (someone working on
+  if [[ $PROFILE != dev ]]; then
+    # The test (and bench) Worker runs a snapshot of build/: a rebuild during the run (someone working on
     # src/) must not swap the code under the tests. The dev Worker reloads on every rebuild.
     bundle_root=$STATE_DIR
     rm -rf "$STATE_DIR/build"
@@ -616,19 +620,19 @@ start_worker() {
 # ---------------------------------------------------------------------------------------------
 # The stack
 
-# Only one user of the test stack at a time (test.sh, stack.sh up|down test): two would fight
-# over its ports and data dirs. The lock is held until the calling script exits.
+# Only one user of the test (or bench) stack at a time (test.sh, bench.sh, stack.sh up|down):
+# two would fight over its ports and data dirs. The lock is held until the calling script exits.
 lock_test_profile() {
   mkdir -p "$REPO_ROOT/.state"
-  exec 9>"$REPO_ROOT/.state/test.lock"
-  flock -n 9 || die "the test stack is in use by another scripts/test.sh or stack.sh (lock: .state/test.lock)"
+  exec 9>"$REPO_ROOT/.state/$PROFILE.lock"
+  flock -n 9 || die "the $PROFILE stack is in use by another scripts/test.sh, bench.sh or stack.sh (lock: .state/$PROFILE.lock)"
 }
 
-# Starts every service of the profile that is not running yet (test: all of them, from empty
+# Starts every service of the profile that is not running yet (test, bench: all of them, from empty
 # data dirs), applies roles and migrations, and writes stack.env.
 stack_up() {
   local service_role_jwt upstash_token
-  if [[ $PROFILE == test ]]; then
+  if [[ $PROFILE != dev ]]; then
     stack_down
     rm -rf "$STATE_DIR"
   fi
