@@ -1,0 +1,135 @@
+//! Get latency: `GET /v1/tokens/{account}` through the Worker against the call the Worker
+//! itself makes, `POST /rpc/token_manager_get` straight to PostgREST with the service-role
+//! key, at a fixed concurrency and a bounded number of requests.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::stack::Stack;
+use super::Res;
+
+/// Latency figures of one case.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub per_second: f64,
+    /// Answers other than 200 (or transport errors).
+    pub failures: u64,
+}
+
+/// Where the requests go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Worker,
+    Postgrest,
+    /// The Worker's `GET /health`: no upstream call, the local runtime's own floor.
+    WorkerHealth,
+}
+
+fn request(
+    stack: &Stack,
+    http: &reqwest::Client,
+    target: Target,
+    account: &str,
+) -> reqwest::RequestBuilder {
+    match target {
+        Target::Worker => http
+            .get(format!("{}/v1/tokens/{account}", stack.worker_url))
+            .bearer_auth(&stack.read_key),
+        Target::WorkerHealth => http.get(format!("{}/health", stack.worker_url)),
+        Target::Postgrest => http
+            .post(format!("{}/rpc/token_manager_get", stack.postgrest_url))
+            .header("apikey", &stack.service_role_key)
+            .bearer_auth(&stack.service_role_key)
+            .json(&json!({ "p_account": account })),
+    }
+}
+
+/// `requests` gets of `account` from `concurrency` tasks (after a short warm-up).
+pub async fn measure(
+    stack: &Stack,
+    http: &reqwest::Client,
+    target: Target,
+    account: &str,
+    concurrency: usize,
+    requests: u64,
+) -> Res<Latency> {
+    for _ in 0..concurrency.max(10) {
+        let response = request(stack, http, target, account).send().await?;
+        if response.status() != 200 {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            return Err(
+                format!("get of {account} via {target:?} answered {status}: {body}").into(),
+            );
+        }
+        response.bytes().await?;
+    }
+    let issued = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (issued, failures) = (issued.clone(), failures.clone());
+        let builder = request(stack, http, target, account);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while issued.fetch_add(1, Ordering::Relaxed) < requests {
+                let started = Instant::now();
+                let ok = match builder
+                    .try_clone()
+                    .expect("bodies are in memory")
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await
+                {
+                    Ok(response) => response.status() == 200 && response.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                if !ok {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    Ok(Latency {
+        p50_ms: percentile(&all, 0.50),
+        p99_ms: percentile(&all, 0.99),
+        per_second: all.len() as f64 / elapsed,
+        failures: failures.load(Ordering::Relaxed),
+    })
+}
+
+/// The nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&[3.0], 0.99), 3.0);
+    }
+}

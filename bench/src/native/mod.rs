@@ -1,0 +1,492 @@
+//! The native measuring program: options, the order of the measurements, the table and the
+//! smoke checks.
+
+mod bundle;
+mod cpu;
+mod get;
+mod logs;
+mod stack;
+mod sync;
+mod table;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use table::{bytes, ms, thousands, verdict, Row};
+
+pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+const USAGE: &str = "usage: token-manager-bench [--quick] [--sizes 22,1000,10000] [--get-requests 500]
+    [--cpu-sizes 1000,10000] [--cpu-reps 7] [--wasm-cpu DIR | --wasm-cpu-skip REASON]
+    [--bundle build/index_bg.wasm] [--twiggy PATH | --twiggy-skip REASON] [--sync-timeout SECONDS]
+Runs against the bench stack whose settings scripts/env.sh bench exports; scripts/bench.sh does it all.";
+
+/// Free-plan limits and the issue's targets.
+const FREE_SUBREQUESTS: u64 = 50;
+const FREE_CPU_MS: f64 = 10.0;
+const TARGET_RATIO: f64 = 1.5;
+const TARGET_GET_RATIO: f64 = 1.3;
+const TARGET_GZIP_BYTES: u64 = 1_000_000;
+/// The size the subrequest and ratio targets are stated for.
+const TARGET_N: u64 = 10_000;
+
+struct Options {
+    sizes: Vec<usize>,
+    get_requests: u64,
+    concurrency: Vec<usize>,
+    cpu_sizes: Vec<usize>,
+    cpu_reps: usize,
+    wasm_cpu: Result<PathBuf, String>,
+    bundle: PathBuf,
+    twiggy: Result<PathBuf, String>,
+    sync_timeout: Duration,
+}
+
+fn list(value: &str) -> Res<Vec<usize>> {
+    value
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .replace('_', "")
+                .parse::<usize>()
+                .map_err(Into::into)
+        })
+        .collect()
+}
+
+fn parse_options(args: &[String]) -> Res<Options> {
+    let mut o = Options {
+        sizes: vec![22, 1000, 10_000],
+        get_requests: 500,
+        concurrency: vec![1, 16],
+        cpu_sizes: vec![1000, 10_000],
+        cpu_reps: 7,
+        wasm_cpu: Err("not asked for (--wasm-cpu DIR)".into()),
+        bundle: PathBuf::from("build/index_bg.wasm"),
+        twiggy: Err("not asked for (--twiggy PATH)".into()),
+        sync_timeout: Duration::from_secs(240),
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().cloned().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--quick" => {
+                o.sizes = vec![22];
+                o.get_requests = 50;
+                o.cpu_sizes = vec![100];
+                o.cpu_reps = 3;
+            }
+            "--sizes" => o.sizes = list(&value()?)?,
+            "--get-requests" => o.get_requests = value()?.parse()?,
+            "--cpu-sizes" => o.cpu_sizes = list(&value()?)?,
+            "--cpu-reps" => o.cpu_reps = value()?.parse()?,
+            "--wasm-cpu" => o.wasm_cpu = Ok(value()?.into()),
+            "--wasm-cpu-skip" => o.wasm_cpu = Err(value()?),
+            "--bundle" => o.bundle = value()?.into(),
+            "--twiggy" => o.twiggy = Ok(value()?.into()),
+            "--twiggy-skip" => o.twiggy = Err(value()?),
+            "--sync-timeout" => o.sync_timeout = Duration::from_secs(value()?.parse()?),
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown option {other}\n{USAGE}").into()),
+        }
+    }
+    Ok(o)
+}
+
+/// Checks that must hold whatever the speed.
+#[derive(Default)]
+struct Smoke(Vec<(String, bool)>);
+
+impl Smoke {
+    fn check(&mut self, what: impl Into<String>, ok: bool) {
+        self.0.push((what.into(), ok));
+    }
+}
+
+pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match parse_options(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(run(options)) {
+        Ok((rows, smoke)) => {
+            print!("{}", table::markdown(&rows));
+            let failed: Vec<&String> = smoke
+                .0
+                .iter()
+                .filter(|(_, ok)| !ok)
+                .map(|(w, _)| w)
+                .collect();
+            for what in &failed {
+                eprintln!("bench-smoke: FAILED: {what}");
+            }
+            eprintln!(
+                "bench-smoke: {} passed, {} failed",
+                smoke.0.len() - failed.len(),
+                failed.len()
+            );
+            i32::from(!failed.is_empty())
+        }
+        Err(e) => {
+            eprintln!("token-manager-bench: error: {e}");
+            1
+        }
+    }
+}
+
+async fn run(o: Options) -> Res<(Vec<Row>, Smoke)> {
+    let mut stack = stack::Stack::connect().await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let mut rows = Vec::new();
+    let mut smoke = Smoke::default();
+    let batch = stack.batch_size;
+
+    for &n in &o.sizes {
+        eprintln!("bench: sync of {} tokens ...", thousands(n as u64));
+        for run in sync::bench_size(&mut stack, &http, n, o.sync_timeout).await? {
+            rows.push(sync_row(&run, batch, stack.scan_count, &mut smoke));
+        }
+    }
+
+    let account = token_manager_bench::tokens::accounts(*o.sizes.last().unwrap_or(&22))[0].clone();
+    for &c in &o.concurrency {
+        eprintln!("bench: get at concurrency {c} ...");
+        let worker = get::measure(
+            &stack,
+            &http,
+            get::Target::Worker,
+            &account,
+            c,
+            o.get_requests,
+        )
+        .await;
+        let direct = get::measure(
+            &stack,
+            &http,
+            get::Target::Postgrest,
+            &account,
+            c,
+            o.get_requests,
+        )
+        .await;
+        rows.push(get_row(c, o.get_requests, worker, direct, &mut smoke));
+        let health = get::measure(
+            &stack,
+            &http,
+            get::Target::WorkerHealth,
+            &account,
+            c,
+            o.get_requests,
+        )
+        .await;
+        rows.push(health_row(c, o.get_requests, health, &mut smoke));
+    }
+
+    for &n in &o.cpu_sizes {
+        eprintln!("bench: CPU of {} tokens ...", thousands(n as u64));
+        let native = cpu::native(n, batch as usize, o.cpu_reps);
+        smoke.check(
+            format!("native CPU of {n} tokens measured"),
+            native.total_ms() > 0.0,
+        );
+        rows.push(cpu_row(Ok(native)));
+        let wasm = match &o.wasm_cpu {
+            Ok(dir) => cpu::wasm(dir, n, batch as usize, o.cpu_reps).map_err(|e| e.to_string()),
+            Err(reason) => Err(reason.clone()),
+        };
+        if o.wasm_cpu.is_ok() {
+            smoke.check(format!("wasm CPU of {n} tokens measured"), wasm.is_ok());
+        }
+        rows.push(cpu_row(wasm.map_err(|e| (n, e))));
+    }
+
+    bundle_rows(&o, &mut rows, &mut smoke);
+    Ok((rows, smoke))
+}
+
+fn sync_row(run: &sync::SyncRun, batch: u64, scan_count: u64, smoke: &mut Smoke) -> Row {
+    let n = run.n;
+    let label = format!("N={} {}", thousands(n), run.scenario.label());
+    let (up, pg) = (run.upstash.requests, run.postgrest.requests);
+    let subrequests = up + pg;
+    let bound = n.div_ceil(batch).max(1);
+    smoke.check(format!("{label}: answered 200"), run.error.is_none());
+    smoke.check(
+        format!(
+            "{label}: wrote {} rows (Worker says {}, SQL counts {})",
+            run.expected_rows, run.worker_rows, run.sql_rows
+        ),
+        run.worker_rows == run.expected_rows && run.sql_rows == run.expected_rows,
+    );
+    smoke.check(
+        format!("{label}: requests counted in both logs (Upstash {up}, PostgREST {pg})"),
+        up >= 1 && pg >= 1,
+    );
+    let created = if run.scenario == sync::Scenario::First {
+        n
+    } else {
+        0
+    };
+    smoke.check(
+        format!(
+            "{label}: created {created} rows (SQL counts {})",
+            run.sql_created
+        ),
+        run.sql_created == created,
+    );
+    smoke.check(
+        format!("{label}: no key skipped ({})", run.skipped),
+        run.skipped == 0,
+    );
+
+    let mut measured = format!(
+        "{}; Upstash {up} + PostgREST {pg} = {subrequests} subrequests; rows {} (Worker) / {} (SQL)",
+        ms(run.wall_ms),
+        thousands(run.worker_rows),
+        thousands(run.sql_rows),
+    );
+    if let Some(error) = &run.error {
+        measured.push_str(&format!("; FAILED: {error}"));
+    }
+    let (r_up, r_pg) = (up as f64 / bound as f64, pg as f64 / bound as f64);
+    let fits = verdict(subrequests <= FREE_SUBREQUESTS, || {
+        format!("{} over", subrequests - FREE_SUBREQUESTS)
+    });
+    let target = if n == TARGET_N {
+        let worst = r_up.max(r_pg);
+        format!(
+            "≤ {FREE_SUBREQUESTS} subrequests: {fits}; ratio ≤ {TARGET_RATIO}: {}",
+            verdict(worst <= TARGET_RATIO, || format!(
+                "{worst:.2}, {:.0}% over",
+                (worst / TARGET_RATIO - 1.0) * 100.0
+            ))
+        )
+    } else {
+        format!("≤ {FREE_SUBREQUESTS} subrequests: {fits}")
+    };
+    Row::new("sync", label, measured)
+        .bound(format!(
+            "Upstash {bound} + PostgREST {bound} (⌈N / {batch}⌉ each; SCAN COUNT {scan_count})"
+        ))
+        .ratio(format!("Upstash {r_up:.2}, PostgREST {r_pg:.2}"))
+        .target(target)
+}
+
+fn get_row(
+    c: usize,
+    requests: u64,
+    worker: Res<get::Latency>,
+    direct: Res<get::Latency>,
+    smoke: &mut Smoke,
+) -> Row {
+    let case = format!("concurrency {c}, {requests} requests");
+    let describe = |l: &get::Latency| {
+        let mut s = format!(
+            "p50 {}, p99 {}, {:.0} req/s",
+            ms(l.p50_ms),
+            ms(l.p99_ms),
+            l.per_second
+        );
+        if l.failures > 0 {
+            s.push_str(&format!(", {} failed", l.failures));
+        }
+        s
+    };
+    match (worker, direct) {
+        (Ok(w), Ok(d)) => {
+            smoke.check(
+                format!(
+                    "get at concurrency {c}: every answer 200 ({} + {} failed)",
+                    w.failures, d.failures
+                ),
+                w.failures == 0 && d.failures == 0,
+            );
+            let ratio = w.p50_ms / d.p50_ms;
+            Row::new("get", case, format!("Worker: {}", describe(&w)))
+                .bound(format!("PostgREST direct: {}", describe(&d)))
+                .ratio(format!("p50 {ratio:.2}, p99 {:.2}", w.p99_ms / d.p99_ms))
+                .target(format!(
+                    "≤ {TARGET_GET_RATIO} at p50: {}",
+                    verdict(ratio <= TARGET_GET_RATIO, || format!(
+                        "+{} per request",
+                        ms(w.p50_ms - d.p50_ms * TARGET_GET_RATIO)
+                    ))
+                ))
+        }
+        (w, d) => {
+            let error = w
+                .err()
+                .or(d.err())
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            smoke.check(format!("get at concurrency {c}: {error}"), false);
+            Row::new("get", case, format!("FAILED: {error}"))
+        }
+    }
+}
+
+fn health_row(c: usize, requests: u64, health: Res<get::Latency>, smoke: &mut Smoke) -> Row {
+    let case = format!("concurrency {c}, {requests} requests of GET /health");
+    match health {
+        Ok(h) => {
+            smoke.check(
+                format!("GET /health at concurrency {c}: every answer 200"),
+                h.failures == 0,
+            );
+            Row::new(
+                "get",
+                case,
+                format!(
+                    "Worker, no upstream call: p50 {}, p99 {}, {:.0} req/s",
+                    ms(h.p50_ms),
+                    ms(h.p99_ms),
+                    h.per_second
+                ),
+            )
+            .bound("the floor of wrangler dev's proxy and workerd, for reading the row above")
+        }
+        Err(e) => {
+            smoke.check(format!("GET /health at concurrency {c}: {e}"), false);
+            Row::new("get", case, format!("FAILED: {e}"))
+        }
+    }
+}
+
+fn cpu_row(cpu: Result<cpu::Cpu, (usize, String)>) -> Row {
+    match cpu {
+        Ok(cpu) => {
+            let stages: Vec<String> = cpu
+                .stages
+                .iter()
+                .map(|(s, t)| format!("{s} {}", ms(*t)))
+                .collect();
+            let total = cpu.total_ms();
+            Row::new(
+                "cpu",
+                format!("{}, {} tokens", cpu.runtime, thousands(cpu.n as u64)),
+                format!("{} ({})", ms(total), stages.join(", ")),
+            )
+            .bound(format!(
+                "CPU limit: free plan {FREE_CPU_MS:.0} ms, paid 30 s"
+            ))
+            .ratio(format!("{:.2} × free limit", total / FREE_CPU_MS))
+            .target("— (measured, no target)")
+        }
+        Err((n, reason)) => Row::new(
+            "cpu",
+            format!("wasm, {} tokens", thousands(n as u64)),
+            format!("not measured: {reason}"),
+        ),
+    }
+}
+
+fn bundle_rows(o: &Options, rows: &mut Vec<Row>, smoke: &mut Smoke) {
+    let (raw, gzip) = match bundle::sizes(&o.bundle) {
+        Ok(s) => s,
+        Err(e) => {
+            smoke.check(
+                format!("bundle {} measured: {e}", o.bundle.display()),
+                false,
+            );
+            rows.push(Row::new(
+                "bundle",
+                o.bundle.display().to_string(),
+                format!("not measured: {e}"),
+            ));
+            return;
+        }
+    };
+    smoke.check("bundle measured", raw > 0 && gzip > 0);
+    rows.push(Row::new("bundle", "index_bg.wasm raw", bytes(raw)));
+    rows.push(
+        Row::new("bundle", "index_bg.wasm gzip -9", bytes(gzip))
+            .bound("Workers limit (compressed): free 3 MB, paid 10 MB")
+            .ratio(format!(
+                "{:.2} × 1 MB target",
+                gzip as f64 / TARGET_GZIP_BYTES as f64
+            ))
+            .target(format!(
+                "< 1 MB gzip: {}",
+                verdict(gzip < TARGET_GZIP_BYTES, || bytes(gzip - TARGET_GZIP_BYTES))
+            )),
+    );
+    let twiggy = match &o.twiggy {
+        Ok(t) => t,
+        Err(reason) => {
+            rows.push(Row::new(
+                "bundle",
+                "cost per crate",
+                format!("not measured: {reason}"),
+            ));
+            return;
+        }
+    };
+    let (crates, total) = match bundle::by_crate(twiggy, &o.bundle) {
+        Ok(c) => c,
+        Err(e) => {
+            rows.push(Row::new(
+                "bundle",
+                "cost per crate",
+                format!("not measured: {e}"),
+            ));
+            return;
+        }
+    };
+    smoke.check("bundle cost per crate measured", !crates.is_empty());
+    let shown = 16.min(crates.len());
+    for (name, size) in &crates[..shown] {
+        let case = if name.starts_with('(') {
+            name.clone()
+        } else {
+            format!("crate {name}")
+        };
+        rows.push(Row::new(
+            "bundle",
+            case,
+            format!(
+                "{} ({:.1}%)",
+                bytes(*size),
+                100.0 * *size as f64 / total as f64
+            ),
+        ));
+    }
+    let rest: u64 = crates[shown..].iter().map(|(_, s)| s).sum();
+    if shown < crates.len() {
+        rows.push(Row::new(
+            "bundle",
+            format!("{} other crates", crates.len() - shown),
+            format!(
+                "{} ({:.1}%)",
+                bytes(rest),
+                100.0 * rest as f64 / total as f64
+            ),
+        ));
+    }
+    let clients: Vec<String> = crates
+        .iter()
+        .filter(|(name, _)| bundle::HTTP_CLIENTS.contains(&name.as_str()))
+        .map(|(name, size)| format!("{name}: {}", bytes(*size)))
+        .collect();
+    rows.push(
+        Row::new(
+            "bundle",
+            "HTTP clients in the bundle",
+            if clients.is_empty() {
+                "none found".to_string()
+            } else {
+                clients.join(", ")
+            },
+        )
+        .target(format!(
+            "one HTTP client: {}",
+            verdict(clients.len() == 1, || format!("{} found", clients.len()))
+        )),
+    );
+}
