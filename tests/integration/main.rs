@@ -6,6 +6,7 @@ mod support;
 
 mod api;
 mod jobs;
+mod reliability;
 mod rls;
 mod rotation;
 mod seed_sql;
