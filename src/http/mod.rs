@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::config::{Config, ConfigError};
+use crate::domain::account::AccountName;
 use crate::jobs::list::ListQuery;
 use crate::jobs::{self, Services, Trigger};
 use auth::{authorize, Scope};
@@ -255,8 +256,13 @@ fn list_query(req: &Request) -> Result<ListQuery, ApiError> {
     };
     for (name, value) in &req.query {
         match name.as_str() {
-            "main_account" if !value.is_empty() => query.main_account = Some(value.clone()),
-            "main_account" => return Err(bad(name, "a non-empty account name")),
+            "main_account" => {
+                // A valid account name holds no control characters (PostgREST would cut the
+                // filter value at a NUL byte and match a shorter name).
+                let account =
+                    AccountName::parse(value).map_err(|_| bad(name, "a valid account name"))?;
+                query.main_account = Some(account.into_string());
+            }
             "active" => query.active = Some(value.parse().map_err(|_| bad(name, "true or false"))?),
             "expiring_within" => {
                 query.expiring_within_seconds = Some(

@@ -88,7 +88,7 @@ async fn run(services: &Services, trigger: Trigger) -> Result<SyncReport, JobErr
     let started = Utc::now();
     let start = services.store.begin_sync(trigger.as_str()).await?;
     let run_id = start.run_id.clone();
-    match apply(services, &start.tokens, started).await {
+    let result = match apply(services, &start.tokens, started).await {
         Ok((mut report, deactivate)) => {
             let stats = json!({
                 "tokens_seen": report.tokens_synced, "inserted": report.inserted,
@@ -96,29 +96,34 @@ async fn run(services: &Services, trigger: Trigger) -> Result<SyncReport, JobErr
                 "skipped": report.skipped.len(),
                 "details": { "skipped": report.skipped, "trigger": trigger.as_str() },
             });
-            report.deactivated = services
-                .store
+            let store = &services.store;
+            store
                 .finish_sync(&run_id, true, &deactivate, stats, None)
-                .await?;
-            report.run_id = run_id;
-            report.duration_ms = (Utc::now() - started).num_milliseconds();
-            Ok(report)
+                .await
+                .map(|deactivated| {
+                    report.deactivated = deactivated;
+                    report.run_id = run_id.clone();
+                    report.duration_ms = (Utc::now() - started).num_milliseconds();
+                    report
+                })
+                .map_err(JobError::from)
         }
-        Err(error) => {
-            // Record the failure; if Supabase itself is what failed this may fail too.
-            let message = error.to_string();
-            let recorded = services
-                .store
-                .finish_sync(&run_id, false, &[], json!({}), Some(&message))
-                .await;
-            if let Err(e) = recorded {
-                crate::logging::log(
-                    json!({ "event": "sync_record_failed", "run_id": run_id, "error": e.to_string() }),
-                );
-            }
-            Err(error)
+        Err(error) => Err(error),
+    };
+    if let Err(error) = &result {
+        // Record the failure; if Supabase itself is what failed this may fail too.
+        let message = error.to_string();
+        let recorded = services
+            .store
+            .finish_sync(&run_id, false, &[], json!({}), Some(&message))
+            .await;
+        if let Err(e) = recorded {
+            crate::logging::log(
+                json!({ "event": "sync_record_failed", "run_id": run_id, "error": e.to_string() }),
+            );
         }
     }
+    result
 }
 
 /// Reads Redis, writes what changed; returns the report so far and the accounts to deactivate.
@@ -135,7 +140,7 @@ async fn apply(
         let fingerprint = keyring.fingerprint(c.account.as_str(), &c.token);
         if existing
             .get(c.account.as_str())
-            .is_some_and(|e| unchanged(e, c, &fingerprint))
+            .is_some_and(|e| unchanged(e, c, &fingerprint, now))
         {
             continue;
         }
@@ -297,14 +302,17 @@ async fn read_redis(services: &Services, now: DateTime<Utc>) -> Result<Snapshot,
     })
 }
 
-/// True when the stored row already says what Redis says (nothing to write).
-fn unchanged(stored: &ExistingToken, c: &Candidate, fingerprint: &str) -> bool {
+/// True when the stored row already says what Redis says (nothing to write). An inactive row
+/// counts as unchanged while its token is expired: cleanup made it inactive, and rewriting it
+/// would only make it active again until the next cleanup.
+fn unchanged(stored: &ExistingToken, c: &Candidate, fingerprint: &str, now: DateTime<Utc>) -> bool {
     let same_expiry = match (stored.expires_at, c.expires_at) {
         (None, None) => true,
         (Some(a), Some(b)) => (a - b).num_seconds().abs() <= EXPIRY_TOLERANCE_SECONDS,
         _ => false,
     };
-    stored.is_active
+    let expired = c.expires_at.is_some_and(|at| at <= now);
+    (stored.is_active || expired)
         && stored.mapped
         && stored.fingerprint == fingerprint
         && stored.main_account == c.main_account.as_str()
