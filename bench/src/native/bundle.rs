@@ -108,7 +108,7 @@ pub fn group(name: &str) -> String {
         || name.contains("externref shim")
         || name.starts_with("intounderlying")
     {
-        return "wasm_bindgen (glue, imports, exports)".into();
+        return "(wasm-bindgen glue, imports, exports)".into();
     }
     "(other)".into()
 }
@@ -166,7 +166,7 @@ mod tests {
         );
         assert_eq!(
             group("__wbg_fetch_41d29a2b2428e0c7"),
-            "wasm_bindgen (glue, imports, exports)"
+            "(wasm-bindgen glue, imports, exports)"
         );
         assert_eq!(group("elem[0]"), "(other)");
     }

@@ -64,12 +64,14 @@ pub fn wasm(dir: &Path, n: usize, batch_size: usize, reps: usize) -> Res<Cpu> {
         .arg(reps.to_string())
         .output()?;
     if !output.status.success() {
-        return Err(format!(
-            "node {} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
+        // Node's first `Error: ...` line says what went wrong; the rest is its stack.
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = stderr
+            .lines()
+            .find(|l| l.contains("Error"))
+            .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
+            .unwrap_or("no output");
+        return Err(format!("node bench/wasm-cpu.mjs failed: {}", reason.trim()).into());
     }
     let answer: Value = serde_json::from_slice(&output.stdout)?;
     let stages = STAGES

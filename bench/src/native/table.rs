@@ -50,7 +50,7 @@ pub fn markdown(rows: &[Row]) -> String {
                 if c.is_empty() {
                     "—".to_string()
                 } else {
-                    c.replace('|', "\\|")
+                    c.replace('|', "\\|").replace('\n', " ")
                 }
             })
             .collect();
