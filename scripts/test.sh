@@ -59,3 +59,4 @@ if ! cargo test "${scope[@]}" --locked --no-fail-fast "$@" 9>&-; then
   die "tests failed; the logs of the services are listed below"
 fi
 ((${#scope[@]} == 0)) || "$REPO_ROOT/scripts/test-deploy.sh" 9>&- # deploy.sh: dry run and migrations
+((${#scope[@]} == 0)) || "$REPO_ROOT/scripts/bench.sh" --quick 9>&- # benchmark smoke test (N = 22)
