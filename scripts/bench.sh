@@ -116,6 +116,7 @@ commit=$(git rev-parse --short HEAD)
 git diff --quiet HEAD -- src Cargo.toml Cargo.lock migrations wrangler.toml || commit="$commit + uncommitted changes"
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 when="$(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, ${cpu_model:-unknown CPU} ($(nproc) cores, shared)"
+# shellcheck disable=SC2016 # the backticks are markdown
 {
   printf '# Benchmarks\n\n'
   printf 'Measured by `./scripts/bench.sh` on %s.\n' "$when"
@@ -125,6 +126,7 @@ when="$(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, ${cpu_model:-unknown CPU
   cat "$table"
   cat "$REPO_ROOT/bench/METHOD.md"
 } >"$REPO_ROOT/docs/BENCHMARKS.md"
+# shellcheck disable=SC2016 # the backticks are markdown
 {
   printf 'Measured by `./scripts/bench.sh` on %s; how, and what the figures mean: [docs/BENCHMARKS.md](docs/BENCHMARKS.md).\n\n' "$when"
   cat "$table"
