@@ -1,6 +1,7 @@
 //! Get latency: `GET /v1/tokens/{account}` through the Worker against the call the Worker
 //! itself makes, `POST /rpc/token_manager_get` straight to PostgREST with the service-role
-//! key, at a fixed concurrency and a bounded number of requests.
+//! key, and the Worker's `GET /health` (no upstream call), at a fixed concurrency and a
+//! bounded number of requests.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -49,26 +50,82 @@ fn request(
     }
 }
 
-/// `requests` gets of `account` from `concurrency` tasks (after a short warm-up).
-pub async fn measure(
+/// The three targets, as [`compare`] returns them.
+pub const TARGETS: [Target; 3] = [Target::Worker, Target::Postgrest, Target::WorkerHealth];
+
+/// `requests` requests to each of [`TARGETS`] from `concurrency` tasks, after a warm-up, in
+/// `rounds` interleaved rounds, so that load from elsewhere on the machine falls on all
+/// three alike.
+pub async fn compare(
+    stack: &Stack,
+    http: &reqwest::Client,
+    account: &str,
+    concurrency: usize,
+    requests: u64,
+    rounds: u64,
+) -> Vec<Res<Latency>> {
+    let mut state: Vec<Res<(Vec<f64>, f64, u64)>> = Vec::new();
+    for target in TARGETS {
+        let warm = warm_up(stack, http, target, account, concurrency).await;
+        state.push(warm.map(|()| (Vec::new(), 0.0, 0)));
+    }
+    let rounds = rounds.clamp(1, requests.max(1));
+    for round in 0..rounds {
+        let share = requests / rounds + u64::from(round < requests % rounds);
+        for (target, st) in TARGETS.iter().zip(state.iter_mut()) {
+            if let Ok((samples, elapsed, failures)) = st {
+                let (s, e, f) = burst(stack, http, *target, account, concurrency, share).await;
+                samples.extend(s);
+                *elapsed += e;
+                *failures += f;
+            }
+        }
+    }
+    state
+        .into_iter()
+        .map(|st| {
+            st.map(|(mut all, elapsed, failures)| {
+                all.sort_by(f64::total_cmp);
+                Latency {
+                    p50_ms: percentile(&all, 0.50),
+                    p99_ms: percentile(&all, 0.99),
+                    per_second: all.len() as f64 / elapsed,
+                    failures,
+                }
+            })
+        })
+        .collect()
+}
+
+/// A few requests that must all answer 200.
+async fn warm_up(
+    stack: &Stack,
+    http: &reqwest::Client,
+    target: Target,
+    account: &str,
+    concurrency: usize,
+) -> Res<()> {
+    for _ in 0..concurrency.max(10) {
+        let response = request(stack, http, target, account).send().await?;
+        if response.status() != 200 {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            return Err(format!("{target:?} for {account} answered {status}: {body}").into());
+        }
+        response.bytes().await?;
+    }
+    Ok(())
+}
+
+/// `requests` requests from `concurrency` tasks: latencies (ms), elapsed seconds, failures.
+async fn burst(
     stack: &Stack,
     http: &reqwest::Client,
     target: Target,
     account: &str,
     concurrency: usize,
     requests: u64,
-) -> Res<Latency> {
-    for _ in 0..concurrency.max(10) {
-        let response = request(stack, http, target, account).send().await?;
-        if response.status() != 200 {
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            return Err(
-                format!("get of {account} via {target:?} answered {status}: {body}").into(),
-            );
-        }
-        response.bytes().await?;
-    }
+) -> (Vec<f64>, f64, u64) {
     let issued = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -100,16 +157,15 @@ pub async fn measure(
     }
     let mut all = Vec::new();
     for task in tasks {
-        all.extend(task.await?);
+        match task.await {
+            Ok(latencies) => all.extend(latencies),
+            Err(_) => {
+                failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_by(f64::total_cmp);
-    Ok(Latency {
-        p50_ms: percentile(&all, 0.50),
-        p99_ms: percentile(&all, 0.99),
-        per_second: all.len() as f64 / elapsed,
-        failures: failures.load(Ordering::Relaxed),
-    })
+    let failures = failures.load(Ordering::Relaxed);
+    (all, started.elapsed().as_secs_f64(), failures)
 }
 
 /// The nearest-rank percentile of sorted values.

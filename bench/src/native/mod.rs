@@ -158,33 +158,14 @@ async fn run(o: Options) -> Res<(Vec<Row>, Smoke)> {
     let account = token_manager_bench::tokens::accounts(*o.sizes.last().unwrap_or(&22))[0].clone();
     for &c in &o.concurrency {
         eprintln!("bench: get at concurrency {c} ...");
-        let worker = get::measure(
-            &stack,
-            &http,
-            get::Target::Worker,
-            &account,
-            c,
-            o.get_requests,
-        )
-        .await;
-        let direct = get::measure(
-            &stack,
-            &http,
-            get::Target::Postgrest,
-            &account,
-            c,
-            o.get_requests,
-        )
-        .await;
-        let health = get::measure(
-            &stack,
-            &http,
-            get::Target::WorkerHealth,
-            &account,
-            c,
-            o.get_requests,
-        )
-        .await;
+        let mut results = get::compare(&stack, &http, &account, c, o.get_requests, 5)
+            .await
+            .into_iter();
+        let (worker, direct, health) = (
+            results.next().expect("three results"),
+            results.next().expect("three results"),
+            results.next().expect("three results"),
+        );
         let floor = health.as_ref().ok().map(|h| h.p50_ms);
         rows.push(get_row(
             c,
