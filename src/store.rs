@@ -186,12 +186,14 @@ impl Store {
             .map_err(|_| StoreError::Timeout(self.timeout_ms))?
     }
 
+    /// Calls an SQL function; `params` is serialised straight to the request body.
     async fn rpc<T: DeserializeOwned>(
         &self,
         function: &str,
-        params: Value,
+        params: impl Serialize,
     ) -> Result<T, StoreError> {
-        let request = self.api.rpc(function, params.to_string());
+        let body = serde_json::to_string(&params).map_err(|e| StoreError::Decode(e.to_string()))?;
+        let request = self.api.rpc(function, body);
         self.send(request).await.map(|(value, _)| value)
     }
 
@@ -206,7 +208,11 @@ impl Store {
         if rows.is_empty() {
             return Ok(Applied::default());
         }
-        self.rpc("token_manager_apply_sync", json!({ "p_tokens": rows }))
+        #[derive(Serialize)]
+        struct Params<'a> {
+            p_tokens: &'a [TokenRow],
+        }
+        self.rpc("token_manager_apply_sync", Params { p_tokens: rows })
             .await
     }
 
@@ -369,8 +375,12 @@ impl Store {
         struct Applied {
             reencrypted: u64,
         }
+        #[derive(Serialize)]
+        struct Params<'a> {
+            p_rows: &'a [ResealedToken],
+        }
         let applied: Applied = self
-            .rpc("token_manager_apply_reencrypt", json!({ "p_rows": rows }))
+            .rpc("token_manager_apply_reencrypt", Params { p_rows: rows })
             .await?;
         Ok(applied.reencrypted)
     }
