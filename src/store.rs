@@ -193,8 +193,17 @@ impl Store {
         params: impl Serialize,
     ) -> Result<T, StoreError> {
         let body = serde_json::to_string(&params).map_err(|e| StoreError::Decode(e.to_string()))?;
-        let request = self.api.rpc(function, body);
-        self.send(request).await.map(|(value, _)| value)
+        self.rpc_body(function, body).await
+    }
+
+    async fn rpc_body<T: DeserializeOwned>(
+        &self,
+        function: &str,
+        body: String,
+    ) -> Result<T, StoreError> {
+        self.send(self.api.rpc(function, body))
+            .await
+            .map(|(value, _)| value)
     }
 
     /// Records a new sync run and returns it with every stored row's fingerprint and state.
@@ -208,11 +217,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(Applied::default());
         }
-        #[derive(Serialize)]
-        struct Params<'a> {
-            p_tokens: &'a [TokenRow],
-        }
-        self.rpc("token_manager_apply_sync", Params { p_tokens: rows })
+        self.rpc_body("token_manager_apply_sync", apply_sync_body(rows))
             .await
     }
 
@@ -289,6 +294,15 @@ impl Store {
             .ok_or_else(|| StoreError::Decode("no total in Content-Range".into()))?;
         Ok((rows, total))
     }
+}
+
+/// The request body of one upsert batch, serialised straight from the rows (no JSON tree).
+pub fn apply_sync_body(rows: &[TokenRow]) -> String {
+    #[derive(Serialize)]
+    struct Params<'a> {
+        p_tokens: &'a [TokenRow],
+    }
+    serde_json::to_string(&Params { p_tokens: rows }).expect("token rows serialise")
 }
 
 async fn read_json<T: DeserializeOwned>(

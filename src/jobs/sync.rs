@@ -10,9 +10,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{JobError, Services, Trigger};
+use crate::crypto::Keyring;
 use crate::domain::account::{main_account_for, AccountName, KeyType};
 use crate::domain::expiry::resolve_expiry;
-use crate::domain::token_value::parse_token_value;
+use crate::domain::token_value::{parse_token_value, SkipReason};
 use crate::store::{ExistingToken, TokenRow};
 use crate::upstash::KeyValue;
 
@@ -45,8 +46,9 @@ pub struct SyncReport {
     pub duration_ms: i64,
 }
 
-/// A token read from Redis, parsed and ready to compare.
-struct Candidate {
+/// A token read from Redis, parsed and ready to compare and store. Building one, its
+/// fingerprint and its sealed row is the sync's pure work (the benchmark times these).
+pub struct Candidate {
     account: AccountName,
     redis_key: String,
     main_account: AccountName,
@@ -56,6 +58,79 @@ struct Candidate {
     token_type: &'static str,
     expires_at: Option<DateTime<Utc>>,
     metadata: Value,
+}
+
+impl Candidate {
+    /// Parses the value of `redis_key` (which names `account`) with its PTTL; the error is the
+    /// reason it is skipped, never containing the value.
+    pub fn parse(
+        account: AccountName,
+        redis_key: String,
+        value: &[u8],
+        pttl_ms: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Candidate, SkipReason> {
+        let value = parse_token_value(value)?;
+        let (expires_at, source) = resolve_expiry(&value, Some(pttl_ms), now);
+        let main_account = main_account_for(&account, value.main_account.as_deref());
+        let mut metadata = json!({
+            "redis_key": redis_key,
+            "expires_source": source.as_str(),
+            "value_format": value.format.as_str(),
+        });
+        if pttl_ms >= 0 {
+            metadata["redis_ttl_ms"] = json!(pttl_ms);
+        }
+        if let Some(user_id) = &value.user_id {
+            metadata["user_id"] = json!(user_id);
+        }
+        if let Some(name) = &value.name {
+            metadata["name"] = json!(name);
+        }
+        Ok(Candidate {
+            key_type: KeyType::classify(&account, &main_account, value.token_type),
+            account,
+            redis_key,
+            main_account,
+            token_type: value.token_type.as_str(),
+            expires_at,
+            metadata,
+            md_token: value.md_access_token,
+            token: value.access_token,
+        })
+    }
+
+    /// The account the token belongs to.
+    pub fn account(&self) -> &AccountName {
+        &self.account
+    }
+
+    /// The keyed fingerprint of the token, compared with the stored one.
+    pub fn fingerprint(&self, keyring: &Keyring) -> String {
+        keyring.fingerprint(self.account.as_str(), &self.token)
+    }
+
+    /// The row to upsert: the token (and market-data token) encrypted under the current key.
+    pub fn seal(&self, keyring: &Keyring, fingerprint: String) -> TokenRow {
+        let account = self.account.as_str();
+        let mut metadata = self.metadata.clone();
+        if let Some(md) = &self.md_token {
+            metadata["md_access_token"] = json!(keyring.encrypt(&md_aad(account), md));
+        }
+        TokenRow {
+            account_name: account.to_string(),
+            main_account: self.main_account.as_str().to_string(),
+            token_type: self.token_type.to_string(),
+            access_token: keyring.encrypt(account, &self.token),
+            token_length: self.token.chars().count(),
+            expires_at: self.expires_at,
+            metadata,
+            token_fingerprint: fingerprint,
+            key_id: keyring.current_key_id().to_string(),
+            redis_key: self.redis_key.clone(),
+            key_type: self.key_type.as_str().to_string(),
+        }
+    }
 }
 
 /// What Redis holds now.
@@ -137,30 +212,14 @@ async fn apply(
 
     let mut rows = Vec::new();
     for c in &snapshot.candidates {
-        let fingerprint = keyring.fingerprint(c.account.as_str(), &c.token);
+        let fingerprint = c.fingerprint(keyring);
         if existing
             .get(c.account.as_str())
             .is_some_and(|e| unchanged(e, c, &fingerprint, now))
         {
             continue;
         }
-        let mut metadata = c.metadata.clone();
-        if let Some(md) = &c.md_token {
-            metadata["md_access_token"] = json!(keyring.encrypt(&md_aad(c.account.as_str()), md));
-        }
-        rows.push(TokenRow {
-            account_name: c.account.as_str().to_string(),
-            main_account: c.main_account.as_str().to_string(),
-            token_type: c.token_type.to_string(),
-            access_token: keyring.encrypt(c.account.as_str(), &c.token),
-            token_length: c.token.chars().count(),
-            expires_at: c.expires_at,
-            metadata,
-            token_fingerprint: fingerprint,
-            key_id: keyring.current_key_id().to_string(),
-            redis_key: c.redis_key.clone(),
-            key_type: c.key_type.as_str().to_string(),
-        });
+        rows.push(c.seal(keyring, fingerprint));
     }
 
     let (mut inserted, mut updated) = (0, 0);
@@ -257,43 +316,13 @@ async fn read_redis(services: &Services, now: DateTime<Utc>) -> Result<Snapshot,
             continue;
         };
         present.insert(account.as_str().to_string());
-        let value = match parse_token_value(&bytes) {
-            Ok(value) => value,
-            Err(reason) => {
-                skipped.push(Skipped {
-                    redis_key: kv.key,
-                    reason: reason.to_string(),
-                });
-                continue;
-            }
-        };
-        let (expires_at, source) = resolve_expiry(&value, Some(kv.pttl_ms), now);
-        let main_account = main_account_for(&account, value.main_account.as_deref());
-        let mut metadata = json!({
-            "redis_key": kv.key,
-            "expires_source": source.as_str(),
-            "value_format": value.format.as_str(),
-        });
-        if kv.pttl_ms >= 0 {
-            metadata["redis_ttl_ms"] = json!(kv.pttl_ms);
+        match Candidate::parse(account, kv.key.clone(), &bytes, kv.pttl_ms, now) {
+            Ok(candidate) => candidates.push(candidate),
+            Err(reason) => skipped.push(Skipped {
+                redis_key: kv.key,
+                reason: reason.to_string(),
+            }),
         }
-        if let Some(user_id) = &value.user_id {
-            metadata["user_id"] = json!(user_id);
-        }
-        if let Some(name) = &value.name {
-            metadata["name"] = json!(name);
-        }
-        candidates.push(Candidate {
-            key_type: KeyType::classify(&account, &main_account, value.token_type),
-            account,
-            redis_key: kv.key,
-            main_account,
-            token_type: value.token_type.as_str(),
-            expires_at,
-            metadata,
-            md_token: value.md_access_token.clone(),
-            token: value.access_token,
-        });
     }
     Ok(Snapshot {
         candidates,
