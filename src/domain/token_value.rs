@@ -87,7 +87,7 @@ impl fmt::Display for TokenType {
 ///
 /// Guarantees (for values produced by [`parse_token_value`]): `access_token` is non-empty,
 /// printable ASCII without whitespace; the optional strings are non-empty; `explicit_expiry`
-/// is within the years 1..=9999. `Debug` never shows the tokens.
+/// is between the Unix epoch and the end of year 9999. `Debug` never shows the tokens.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenValue {
     /// The access token itself. Secret.
@@ -421,8 +421,10 @@ pub(crate) fn epoch_from_f64(f: f64) -> Option<DateTime<Utc>> {
     within_range(DateTime::from_timestamp_millis(millis.round() as i64)?)
 }
 
+/// A plausible expiry: from the Unix epoch to the end of year 9999 (an earlier date is as
+/// much garbage as a zero or negative epoch number).
 fn within_range(dt: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    (1..=9999).contains(&dt.year()).then_some(dt)
+    (dt.timestamp() >= 0 && dt.year() <= 9999).then_some(dt)
 }
 
 /// Parses an expiry string: RFC 3339 (`2025-10-17T14:45:00Z`, `...+02:00`, fractional
@@ -710,6 +712,8 @@ mod tests {
             r#""NaN""#,
             r#""inf""#,
             r#"300000000000000"#,
+            r#""1900-10-01 00:00:00""#,
+            r#""1969-12-31T23:59:59Z""#,
         ] {
             let raw = format!(r#"{{"token":"t","expirationTime":{bad}}}"#);
             assert_eq!(
