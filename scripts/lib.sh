@@ -199,6 +199,15 @@ load_profile() {
       ;;
     *) die "unknown profile '$PROFILE' (dev, test or bench)" ;;
   esac
+  # TM_PORT_OFFSET (test and bench only) moves every port of the profile, so that several
+  # clones of the repo can run their test stacks on one machine at the same time.
+  if [[ $PROFILE != dev && -n ${TM_PORT_OFFSET:-} ]]; then
+    [[ $TM_PORT_OFFSET =~ ^[0-9]{1,4}$ ]] || die "TM_PORT_OFFSET must be a number from 0 to 5000"
+    ((TM_PORT_OFFSET <= 5000)) || die "TM_PORT_OFFSET must be a number from 0 to 5000"
+    PG_PORT=$((PG_PORT - TM_PORT_OFFSET)) POSTGREST_PORT=$((POSTGREST_PORT - TM_PORT_OFFSET))
+    REDIS_PORT=$((REDIS_PORT - TM_PORT_OFFSET)) UPSTASH_PORT=$((UPSTASH_PORT - TM_PORT_OFFSET))
+    WORKER_PORT=$((WORKER_PORT - TM_PORT_OFFSET)) INSPECTOR_PORT=$((INSPECTOR_PORT - TM_PORT_OFFSET))
+  fi
   STATE_DIR=$REPO_ROOT/.state/$PROFILE
   PID_DIR=$STATE_DIR/pids
   LOG_DIR=$STATE_DIR/logs
