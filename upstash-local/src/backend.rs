@@ -8,7 +8,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike as _, ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 
-use crate::command::Command;
+use crate::command::{BatchItem, Command};
 use crate::encoding::{server_error_text, Reply};
 
 /// How long one request may wait for Redis before it fails with 502.
@@ -54,6 +54,7 @@ pub enum TransactionError {
 
 /// A handle on the Redis server; cheap to share between requests.
 pub struct Backend {
+    client: redis::Client,
     conn: ConnectionManager,
     read_only_verdicts: Mutex<HashMap<String, bool>>,
 }
@@ -70,26 +71,35 @@ impl Backend {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client, config)
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(connect_error)?;
         Ok(Self {
+            client,
             conn,
             read_only_verdicts: Mutex::new(HashMap::new()),
         })
     }
 
     /// Runs `commands` in order as one Redis pipeline (not atomic) and returns one reply per
-    /// command. A failing command yields its error in place and does not stop the others.
+    /// item. A failing command, or an item that is not a command, yields its error in place
+    /// and does not stop the others.
     pub async fn run(
         &self,
-        commands: &[Command],
+        commands: &[BatchItem],
         access: Access,
     ) -> Result<Vec<Reply>, BackendError> {
         let mut replies: Vec<Option<Reply>> = Vec::with_capacity(commands.len());
         let mut pipe = redis::pipe();
         let mut sent = 0;
-        for command in commands {
+        for item in commands {
+            let command = match item {
+                Ok(command) => command,
+                Err(malformed) => {
+                    replies.push(Some(Err(malformed.to_string())));
+                    continue;
+                }
+            };
             match self.admit(command, access).await? {
                 Ok(()) => {
                     pipe.add_command(command.to_redis());
@@ -118,6 +128,38 @@ impl Backend {
                     .ok_or_else(|| missing_reply().into()),
             })
             .collect()
+    }
+
+    /// Opens a connection of its own for pub/sub, subscribed to `channels` (or to the
+    /// `patterns`, when `patterns` is true), for one server-sent events stream.
+    pub async fn subscribe(
+        &self,
+        names: &[Vec<u8>],
+        patterns: bool,
+    ) -> Result<redis::aio::PubSub, BackendError> {
+        let open = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            for name in names {
+                if patterns {
+                    pubsub.psubscribe(name.as_slice()).await?;
+                } else {
+                    pubsub.subscribe(name.as_slice()).await?;
+                }
+            }
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        Ok(tokio::time::timeout(RESPONSE_TIMEOUT, open)
+            .await
+            .map_err(|_| timed_out())??)
+    }
+
+    /// Opens a connection of its own in `MONITOR` mode, for one server-sent events stream.
+    pub async fn monitor(&self) -> Result<redis::aio::Monitor, BackendError> {
+        Ok(
+            tokio::time::timeout(RESPONSE_TIMEOUT, self.client.get_async_monitor())
+                .await
+                .map_err(|_| timed_out())??,
+        )
     }
 
     /// Runs `commands` atomically inside `MULTI`/`EXEC` and returns one reply per command.
@@ -180,10 +222,7 @@ impl Backend {
         if access == Access::Full || self.read_allowed(command).await? {
             Ok(Ok(()))
         } else {
-            Ok(Err(format!(
-                "NOPERM this user has no permissions to run the '{}' command or its subcommand",
-                command.name()
-            )))
+            Ok(Err(no_permission(&command.name())))
         }
     }
 
@@ -276,4 +315,13 @@ fn missing_reply() -> redis::RedisError {
         redis::ErrorKind::Io,
         "Redis sent fewer replies than commands",
     ))
+}
+
+/// The error a read-only token gets for a command it may not run (Redis's `NOPERM` wording).
+pub(crate) fn no_permission(command: &str) -> String {
+    format!("NOPERM this user has no permissions to run the '{command}' command or its subcommand")
+}
+
+fn timed_out() -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::Io, "no answer from Redis within 30 s"))
 }

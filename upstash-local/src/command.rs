@@ -11,6 +11,9 @@ pub struct Command {
     args: Vec<Vec<u8>>,
 }
 
+/// One item of a `/pipeline` or `/multi-exec` body: a command, or why that item is not one.
+pub type BatchItem = Result<Command, CommandError>;
+
 /// Why a request did not yield a command.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CommandError {
@@ -20,8 +23,8 @@ pub enum CommandError {
     /// The array (or path) was empty.
     #[error("ERR empty command: give the command name first, e.g. [\"PING\"] or /ping")]
     Empty,
-    /// An argument was neither a string nor a number.
-    #[error("ERR command arguments must be JSON strings or numbers, argument {index} is {kind}")]
+    /// An argument was not a string, a number or a boolean.
+    #[error("ERR command arguments must be JSON strings, numbers or booleans, argument {index} is {kind}")]
     BadArgument {
         /// Zero-based position in the array (0 is the command name).
         index: usize,
@@ -42,8 +45,9 @@ impl Command {
         (!args.is_empty()).then_some(Self { args })
     }
 
-    /// Parses one command from a JSON array whose items are strings or numbers.
-    /// Numbers become their decimal text, as Upstash does (`["SETEX","k",13,"v"]`).
+    /// Parses one command from a JSON array whose items are strings, numbers or booleans.
+    /// Numbers become their decimal text (`["SETEX","k",13,"v"]`) and booleans the text
+    /// `true` / `false` (`["HSET","h","f",true]`), as Upstash does.
     pub fn from_json(value: &Json) -> Result<Self, CommandError> {
         let items = value.as_array().ok_or(CommandError::NotAnArray)?;
         let args = items
@@ -52,6 +56,7 @@ impl Command {
             .map(|(index, item)| match item {
                 Json::String(s) => Ok(s.as_bytes().to_vec()),
                 Json::Number(n) => Ok(n.to_string().into_bytes()),
+                Json::Bool(b) => Ok(b.to_string().into_bytes()),
                 other => Err(CommandError::BadArgument {
                     index,
                     kind: json_kind(other),
@@ -62,21 +67,19 @@ impl Command {
     }
 
     /// Parses the body of `/pipeline` or `/multi-exec`: an array of command arrays.
-    pub fn batch_from_json(value: &Json) -> Result<Vec<Self>, CommandError> {
+    ///
+    /// The outer `Err` refuses the body as a whole: not an array of arrays, or empty. Each
+    /// command array is parsed on its own, so one with a bad argument (or an empty one) does
+    /// not hide the others (`/pipeline` answers its error in place).
+    pub fn batch_from_json(value: &Json) -> Result<Vec<BatchItem>, CommandError> {
         let items = value.as_array().ok_or(CommandError::NotABatch)?;
         if items.is_empty() {
             return Err(CommandError::EmptyBatch);
         }
-        items
-            .iter()
-            .map(|item| {
-                if item.is_array() {
-                    Self::from_json(item)
-                } else {
-                    Err(CommandError::NotABatch)
-                }
-            })
-            .collect()
+        if !items.iter().all(Json::is_array) {
+            return Err(CommandError::NotABatch);
+        }
+        Ok(items.iter().map(Self::from_json).collect())
     }
 
     /// Builds a path-style command: `/set/foo/bar` → `SET foo bar`.
@@ -144,13 +147,17 @@ impl Command {
         let blocked = UNSUPPORTED.contains(&name.as_str())
             || (matches!(name.as_str(), "xread" | "xreadgroup") && self.has_option(b"block"))
             || (name == "client" && !self.subcommand_is(&[b"id", b"info", b"list", b"getname"]));
-        if blocked {
-            Err(format!(
-                "ERR Command is not available: '{name}'. upstash-local runs commands over one shared connection, like Upstash's REST API, which does not support blocking, pub/sub, transaction-control or connection-state commands"
-            ))
-        } else {
-            Ok(())
+        if !blocked {
+            return Ok(());
         }
+        let hint = match name.as_str() {
+            "subscribe" | "psubscribe" | "monitor" => format!(
+                "use the server-sent events endpoint instead: POST /{name}{} with Accept: text/event-stream",
+                if name == "monitor" { "" } else { "/<channel>" }
+            ),
+            _ => "upstash-local runs commands over one shared connection, like Upstash's REST API, which does not support blocking, pub/sub, transaction-control or connection-state commands".to_owned(),
+        };
+        Err(format!("ERR Command is not available: '{name}'. {hint}"))
     }
 
     fn has_option(&self, option: &[u8]) -> bool {
@@ -259,12 +266,25 @@ mod tests {
     }
 
     #[test]
+    fn json_booleans_become_true_false_text() {
+        let cmd = Command::from_json(&json!(["HSET", "h", "a", true, "b", false])).unwrap();
+        assert_eq!(cmd.args(), bytes(&["HSET", "h", "a", "true", "b", "false"]));
+    }
+
+    #[test]
     fn json_rejects_other_types_and_empty() {
         assert_eq!(
-            Command::from_json(&json!(["SET", "k", true])),
+            Command::from_json(&json!(["SET", "k", null])),
             Err(CommandError::BadArgument {
                 index: 2,
-                kind: "a boolean"
+                kind: "null"
+            })
+        );
+        assert_eq!(
+            Command::from_json(&json!(["SET", "k", {"a": 1}])),
+            Err(CommandError::BadArgument {
+                index: 2,
+                kind: "an object"
             })
         );
         assert_eq!(Command::from_json(&json!([])), Err(CommandError::Empty));
@@ -272,10 +292,28 @@ mod tests {
             Command::from_json(&json!({"cmd": "GET"})),
             Err(CommandError::NotAnArray)
         );
+        // Each item of a batch stands alone: a bad one is an error in its place.
         assert_eq!(
-            Command::batch_from_json(&json!(["GET", "k"])),
-            Err(CommandError::NotABatch)
+            Command::batch_from_json(&json!([["GET", "k"], [], ["SET", "k", [1]]])),
+            Ok(vec![
+                Ok(Command::new(bytes(&["GET", "k"])).unwrap()),
+                Err(CommandError::Empty),
+                Err(CommandError::BadArgument {
+                    index: 2,
+                    kind: "an array"
+                }),
+            ])
         );
+        for not_a_batch in [
+            json!({"GET": "k"}),
+            json!(["GET", "k"]),
+            json!([["GET"], "x"]),
+        ] {
+            assert_eq!(
+                Command::batch_from_json(&not_a_batch),
+                Err(CommandError::NotABatch)
+            );
+        }
         assert_eq!(
             Command::batch_from_json(&json!([])),
             Err(CommandError::EmptyBatch)

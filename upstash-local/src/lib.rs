@@ -7,6 +7,8 @@
 //! - [`command`]: commands parsed from JSON arrays or URL paths;
 //! - [`encoding`]: Redis replies to Upstash's JSON (plain or base64);
 //! - [`backend`]: the Redis connection, pipelines and MULTI/EXEC;
+//! - [`events`]: pub/sub and `MONITOR` as server-sent events;
+//! - [`sync_token`]: the read-your-writes `upstash-sync-token` header;
 //! - [`routes`]: HTTP endpoints, authentication, body limit and the request log;
 //! - [`error`]: request failures and their HTTP statuses.
 
@@ -17,7 +19,9 @@ pub mod command;
 pub mod config;
 pub mod encoding;
 pub mod error;
+pub mod events;
 pub mod routes;
+pub mod sync_token;
 
 use std::future::Future;
 use std::io::Write as _;
@@ -59,6 +63,7 @@ impl AppState {
             read_only_token: config.read_only_token.clone(),
             max_request_bytes: config.max_request_bytes,
             request_log: routes::RequestLog::Stderr,
+            sync_tokens: sync_token::SyncTokens::default(),
         })
     }
 }

@@ -19,6 +19,8 @@ use crate::backend::{Access, Backend};
 use crate::command::{query_pairs, Command};
 use crate::encoding::{reply_to_json, result_to_json, Encoding};
 use crate::error::{ApiError, ALLOWED_METHODS};
+use crate::events::Feed;
+use crate::sync_token::{self, SyncTokens};
 
 /// Everything a request handler needs; shared by all requests.
 pub struct AppState {
@@ -32,6 +34,8 @@ pub struct AppState {
     pub max_request_bytes: usize,
     /// Where the one-line-per-request log goes.
     pub request_log: RequestLog,
+    /// The read-your-writes tokens answered in `upstash-sync-token`.
+    pub sync_tokens: SyncTokens,
 }
 
 /// Destination of the request log lines (format in [`log_request`]).
@@ -100,6 +104,17 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
         Ok(response) => response,
         Err(err) => err.into_response(),
     };
+    // Every answer carries a sync token; one that ran commands a new, larger one. A token a
+    // client sends back needs no wait: its writes ran on the one Redis before it was issued.
+    let token = if commands > 0 {
+        state.sync_tokens.advance()
+    } else {
+        state.sync_tokens.current()
+    };
+    response.headers_mut().insert(
+        sync_token::HEADER,
+        HeaderValue::from_str(&token.to_string()).expect("digits are a valid header value"),
+    );
     response.extensions_mut().insert(CommandCount(commands));
     response
 }
@@ -138,6 +153,13 @@ async fn dispatch(
     } else {
         Vec::new()
     };
+    if endpoint == Endpoint::PathStyle {
+        // Server-sent events; a body (the TypeScript client sends `[]`) is ignored.
+        if let Some(feed) = Feed::from_path(path) {
+            *commands = 1;
+            return crate::events::open(&state.backend, feed?, access).await;
+        }
+    }
     // Upstash ignores the response format on /multi-exec, which always answers JSON.
     if endpoint != Endpoint::MultiExec {
         if let Some(format) = parts.headers.get("upstash-response-format") {
@@ -169,6 +191,7 @@ async fn dispatch(
             single(state, command, access, encoding).await
         }
         Endpoint::Pipeline => {
+            // A malformed item answers its error in place, like a failing command.
             let batch = Command::batch_from_json(&parse_json(&body)?)?;
             *commands = batch.len();
             let replies = state.backend.run(&batch, access).await?;
@@ -178,8 +201,13 @@ async fn dispatch(
             ))
         }
         Endpoint::MultiExec => {
-            let batch = Command::batch_from_json(&parse_json(&body)?)?;
-            *commands = batch.len();
+            let items = Command::batch_from_json(&parse_json(&body)?)?;
+            *commands = items.len();
+            // A malformed item discards the whole transaction, as a syntax error does.
+            let batch = items
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|err| ApiError::TransactionDiscarded(err.to_string()))?;
             let replies = state.backend.multi_exec(&batch, access).await?;
             Ok(json_response(
                 StatusCode::OK,
@@ -198,7 +226,7 @@ async fn single(
 ) -> Result<Response, ApiError> {
     let reply = state
         .backend
-        .run(std::slice::from_ref(&command), access)
+        .run(&[Ok(command)], access)
         .await?
         .pop()
         .expect("one reply per command");

@@ -291,7 +291,8 @@ async fn malformed_requests_answer_400_with_a_clear_message() {
     for (body, needle) in [
         ("[\"SET\", \"k\"", "not valid JSON"),
         ("{\"cmd\": \"GET\"}", "must be a JSON array"),
-        ("[\"SET\", \"k\", true]", "argument 2 is a boolean"),
+        ("[\"SET\", \"k\", null]", "argument 2 is null"),
+        ("[\"SET\", \"k\", {\"a\": 1}]", "argument 2 is an object"),
         ("[]", "empty command"),
         ("", "empty command"),
     ] {
@@ -736,4 +737,142 @@ async fn one_log_line_per_request_without_secrets() {
         .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
         .collect();
     assert_eq!(summary, expected);
+}
+
+#[tokio::test]
+async fn json_booleans_are_sent_as_true_false_text() {
+    let server = TestServer::start().await;
+    // The TypeScript client sends booleans as JSON in HSET; Upstash stores "true"/"false".
+    assert_eq!(
+        server
+            .cmd(json!(["HSET", "h", "on", true, "off", false, "n", 1.5]))
+            .await,
+        json!(3)
+    );
+    assert_eq!(
+        server.cmd(json!(["HGETALL", "h"])).await,
+        json!(["on", "true", "off", "false", "n", "1.5"])
+    );
+    let pipeline = server
+        .post("/pipeline", json!([["SET", "b", true], ["GET", "b"]]))
+        .await;
+    assert_eq!(pipeline.json, json!([{"result": "OK"}, {"result": "true"}]));
+}
+
+#[tokio::test]
+async fn pipeline_answers_a_malformed_command_in_place() {
+    let server = TestServer::start().await;
+    let reply = server
+        .post(
+            "/pipeline",
+            json!([
+                ["SET", "k", "v"],
+                ["SET", "k2", {"nested": "object"}],
+                [],
+                ["SET", "k3", null],
+                ["GET", "k"]
+            ]),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    let items = reply.json.as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    assert_eq!(items[0], json!({"result": "OK"}));
+    for (item, needle) in [
+        (&items[1], "argument 2 is an object"),
+        (&items[2], "empty command"),
+        (&items[3], "argument 2 is null"),
+    ] {
+        let message = item["error"].as_str().unwrap_or_else(|| panic!("{item}"));
+        assert!(
+            message.starts_with("ERR ") && message.contains(needle),
+            "{message}"
+        );
+        assert_eq!(item.as_object().unwrap().len(), 1, "{item}");
+    }
+    assert_eq!(items[4], json!({"result": "v"}));
+    assert_eq!(
+        server.cmd(json!(["MGET", "k2", "k3"])).await,
+        json!([null, null])
+    );
+
+    // In a transaction the same command discards the whole of it: nothing runs.
+    let multi = server
+        .post(
+            "/multi-exec",
+            json!([["SET", "m", "1"], ["SET", "m2", {"a": 1}]]),
+        )
+        .await;
+    assert_eq!(multi.status, 400);
+    assert!(multi.json["error"]
+        .as_str()
+        .unwrap()
+        .contains("argument 2 is an object"));
+    assert_eq!(server.cmd(json!(["GET", "m"])).await, Json::Null);
+}
+
+fn sync_token(reply: &common::Reply) -> u64 {
+    reply
+        .headers
+        .get("upstash-sync-token")
+        .unwrap_or_else(|| panic!("no upstash-sync-token header (status {})", reply.status))
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("a decimal sync token")
+}
+
+#[tokio::test]
+async fn every_answer_carries_an_increasing_sync_token() {
+    let server = TestServer::start().await;
+    let mut last = 0;
+    // Single commands (body and path style), a script, a pipeline, a transaction: each answer
+    // that ran commands carries a token larger than every earlier one.
+    for (path, body) in [
+        ("/", json!(["SET", "k", "v"])),
+        (
+            "/",
+            json!(["EVAL", "return redis.call('INCR', KEYS[1])", 1, "n"]),
+        ),
+        ("/pipeline", json!([["SET", "a", "1"], ["GET", "a"]])),
+        ("/multi-exec", json!([["INCR", "a"], ["GET", "a"]])),
+        ("/", json!(["GET", "k"])),
+    ] {
+        let reply = server.post(path, body).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.json);
+        let token = sync_token(&reply);
+        assert!(token > last, "{path}: {token} after {last}");
+        last = token;
+    }
+    let path_style = server.call("GET", "/get/k", "").await;
+    assert!(sync_token(&path_style) > last);
+    last = sync_token(&path_style);
+
+    // A client that sends the last token back reads its write at once (one Redis: nothing to
+    // wait for), whatever it sends: an empty header, as the clients do at first, or garbage.
+    let auth = format!("Bearer {TOKEN}");
+    for sent in [last.to_string(), String::new(), "not-a-token".to_owned()] {
+        let reply = server
+            .call_with(
+                "POST",
+                "/",
+                json!(["GET", "k"]).to_string(),
+                &[("authorization", &auth), ("upstash-sync-token", &sent)],
+            )
+            .await;
+        assert_eq!((reply.status, &reply.json), (200, &json!({"result": "v"})));
+        assert!(sync_token(&reply) > last);
+        last = sync_token(&reply);
+    }
+
+    // Refusals carry the current token too, without advancing it.
+    let unauthorized = server.call_with("GET", "/get/k", "", &[]).await;
+    assert_eq!(unauthorized.status, 401);
+    assert_eq!(sync_token(&unauthorized), last);
+    let malformed = server.call("POST", "/", "[1").await;
+    assert_eq!(malformed.status, 400);
+    assert_eq!(sync_token(&malformed), last);
+    let failed = server.post("/", json!(["INCR", "k"])).await;
+    assert_eq!(failed.status, 400);
+    assert!(sync_token(&failed) > last);
 }
