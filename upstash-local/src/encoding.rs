@@ -26,6 +26,34 @@ impl Encoding {
     }
 }
 
+/// How a response body is written, chosen by the `Upstash-Response-Format` request header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `{"result": ...}` JSON (no header, or `json`).
+    Json,
+    /// Raw RESP2 bytes, as a TCP Redis client reads them (`resp2`), as
+    /// `application/octet-stream`.
+    Resp2,
+}
+
+impl Format {
+    /// Reads the `Upstash-Response-Format` header value (any case, surrounding spaces
+    /// ignored); `Err` carries a value that is neither `json` nor `resp2`.
+    pub fn from_header(value: Option<&[u8]>) -> Result<Self, String> {
+        let Some(value) = value else {
+            return Ok(Self::Json);
+        };
+        let value = value.trim_ascii();
+        if value.eq_ignore_ascii_case(b"json") {
+            Ok(Self::Json)
+        } else if value.eq_ignore_ascii_case(b"resp2") {
+            Ok(Self::Resp2)
+        } else {
+            Err(String::from_utf8_lossy(value).into_owned())
+        }
+    }
+}
+
 /// The outcome of one command: its reply, or the error text Redis (or the proxy) gave.
 pub type Reply = Result<Value, String>;
 
@@ -81,6 +109,61 @@ fn value_to_json(value: &Value, encoding: Encoding) -> Json {
         // are shown by their debug form.
         other => string(format!("{other:?}").as_bytes(), encoding),
     }
+}
+
+/// Appends `reply` in RESP2 (`+OK\r\n`, `$3\r\nbar\r\n`, `:1\r\n`, `*2\r\n...`,
+/// `-ERR ...\r\n`), the bytes a TCP client would read for it. RESP3-only types take the
+/// RESP2 shapes [`result_to_json`] gives them.
+pub fn write_resp2(reply: &Reply, out: &mut Vec<u8>) {
+    match reply {
+        Ok(value) => value_to_resp2(value, out),
+        Err(message) => line(b'-', message.as_bytes(), out),
+    }
+}
+
+fn value_to_resp2(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Nil => out.extend_from_slice(b"$-1\r\n"),
+        Value::Int(i) => line(b':', i.to_string().as_bytes(), out),
+        Value::BulkString(bytes) => bulk(bytes, out),
+        Value::SimpleString(s) => line(b'+', s.as_bytes(), out),
+        Value::Okay => out.extend_from_slice(b"+OK\r\n"),
+        Value::Array(items) | Value::Set(items) | Value::Push { data: items, .. } => {
+            line(b'*', items.len().to_string().as_bytes(), out);
+            for item in items {
+                value_to_resp2(item, out);
+            }
+        }
+        Value::Map(pairs) => {
+            line(b'*', (pairs.len() * 2).to_string().as_bytes(), out);
+            for (k, v) in pairs {
+                value_to_resp2(k, out);
+                value_to_resp2(v, out);
+            }
+        }
+        Value::Attribute { data, .. } => value_to_resp2(data, out),
+        Value::Double(d) => bulk(format_double(*d).as_bytes(), out),
+        Value::Boolean(b) => line(b':', if *b { b"1" } else { b"0" }, out),
+        Value::VerbatimString { text, .. } => bulk(text.as_bytes(), out),
+        Value::ServerError(err) => line(b'-', server_error_text(err).as_bytes(), out),
+        other => bulk(format!("{other:?}").as_bytes(), out),
+    }
+}
+
+/// A one-line RESP2 item; a line break inside (never sent by Redis) becomes a space.
+fn line(kind: u8, text: &[u8], out: &mut Vec<u8>) {
+    out.push(kind);
+    out.extend(
+        text.iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+    out.extend_from_slice(b"\r\n");
+}
+
+fn bulk(bytes: &[u8], out: &mut Vec<u8>) {
+    line(b'$', bytes.len().to_string().as_bytes(), out);
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn array(items: &[Value], encoding: Encoding) -> Json {
@@ -191,6 +274,36 @@ mod tests {
             result_to_json(&Value::Double(f64::INFINITY), Encoding::Plain),
             json!("inf")
         );
+    }
+
+    #[test]
+    fn resp2_bytes_as_redis_sends_them() {
+        let resp2 = |reply: Reply| {
+            let mut out = Vec::new();
+            write_resp2(&reply, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(resp2(Ok(Value::Okay)), "+OK\r\n");
+        assert_eq!(resp2(Ok(bulk(b"bar"))), "$3\r\nbar\r\n");
+        assert_eq!(resp2(Ok(Value::Nil)), "$-1\r\n");
+        assert_eq!(resp2(Ok(Value::Int(-7))), ":-7\r\n");
+        assert_eq!(
+            resp2(Ok(Value::Array(vec![bulk(b"0"), Value::Array(vec![])]))),
+            "*2\r\n$1\r\n0\r\n*0\r\n"
+        );
+        assert_eq!(resp2(Err("ERR bad\r\nthing".into())), "-ERR bad  thing\r\n");
+        assert_eq!(
+            resp2(Ok(Value::Map(vec![(bulk(b"f"), Value::Double(1.5))]))),
+            "*2\r\n$1\r\nf\r\n$3\r\n1.5\r\n"
+        );
+    }
+
+    #[test]
+    fn header_selects_format() {
+        assert_eq!(Format::from_header(None), Ok(Format::Json));
+        assert_eq!(Format::from_header(Some(b"JSON")), Ok(Format::Json));
+        assert_eq!(Format::from_header(Some(b" resp2 ")), Ok(Format::Resp2));
+        assert_eq!(Format::from_header(Some(b"xml")), Err("xml".to_owned()));
     }
 
     #[test]

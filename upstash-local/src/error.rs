@@ -36,9 +36,13 @@ pub enum ApiError {
     /// The body is not valid JSON: 400.
     #[error("ERR the request body is not valid JSON ({0}); send a JSON array like [\"SET\",\"k\",\"v\"]")]
     MalformedJson(String),
-    /// An `Upstash-Response-Format` other than `json` (`resp2` is not implemented): 400.
-    #[error("ERR unsupported Upstash-Response-Format {0:?}: upstash-local answers in json only (resp2 is not implemented)")]
+    /// An `Upstash-Response-Format` other than `json` or `resp2`: 400.
+    #[error("ERR unsupported Upstash-Response-Format {0:?}: use json (the default) or resp2")]
     ResponseFormat(String),
+    /// `Upstash-Response-Format: resp2` together with `Upstash-Encoding: base64`: 400, as
+    /// Upstash documents.
+    #[error("ERR Upstash-Encoding: base64 cannot be combined with Upstash-Response-Format: resp2")]
+    Resp2WithBase64,
     /// The JSON or path does not describe a command: 400.
     #[error(transparent)]
     BadCommand(#[from] CommandError),
@@ -72,6 +76,7 @@ impl ApiError {
             Self::BodyRead(_)
             | Self::MalformedJson(_)
             | Self::ResponseFormat(_)
+            | Self::Resp2WithBase64
             | Self::BadCommand(_)
             | Self::Command(_)
             | Self::TransactionDiscarded(_) => StatusCode::BAD_REQUEST,

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq as _;
 
 use crate::backend::{Access, Backend};
 use crate::command::{query_pairs, Command};
-use crate::encoding::{reply_to_json, result_to_json, Encoding};
+use crate::encoding::{reply_to_json, result_to_json, write_resp2, Encoding, Format, Reply};
 use crate::error::{ApiError, ALLOWED_METHODS};
 use crate::events::Feed;
 use crate::sync_token::{self, SyncTokens};
@@ -160,21 +160,29 @@ async fn dispatch(
             return crate::events::open(&state.backend, feed?, access).await;
         }
     }
-    // Upstash ignores the response format on /multi-exec, which always answers JSON.
-    if endpoint != Endpoint::MultiExec {
-        if let Some(format) = parts.headers.get("upstash-response-format") {
-            let format = String::from_utf8_lossy(format.as_bytes()).trim().to_owned();
-            if !format.eq_ignore_ascii_case("json") {
-                return Err(ApiError::ResponseFormat(format));
-            }
-        }
-    }
     let encoding = Encoding::from_header(
         parts
             .headers
             .get("upstash-encoding")
             .map(HeaderValue::as_bytes),
     );
+    // Upstash ignores the response format on /multi-exec, which always answers JSON.
+    let format = if endpoint == Endpoint::MultiExec {
+        Format::Json
+    } else {
+        Format::from_header(
+            parts
+                .headers
+                .get("upstash-response-format")
+                .map(HeaderValue::as_bytes),
+        )
+        .map_err(ApiError::ResponseFormat)?
+    };
+    let shape = match format {
+        Format::Json => Shape::Json(encoding),
+        Format::Resp2 if encoding == Encoding::Base64 => return Err(ApiError::Resp2WithBase64),
+        Format::Resp2 => Shape::Resp2,
+    };
 
     match endpoint {
         Endpoint::Root => {
@@ -183,22 +191,19 @@ async fn dispatch(
             }
             let command = Command::from_json(&parse_json(&body)?)?;
             *commands = 1;
-            single(state, command, access, encoding).await
+            single(state, command, access, shape).await
         }
         Endpoint::PathStyle => {
             let command = Command::from_path(path, &body, query)?;
             *commands = 1;
-            single(state, command, access, encoding).await
+            single(state, command, access, shape).await
         }
         Endpoint::Pipeline => {
             // A malformed item answers its error in place, like a failing command.
             let batch = Command::batch_from_json(&parse_json(&body)?)?;
             *commands = batch.len();
             let replies = state.backend.run(&batch, access).await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &Json::Array(replies.iter().map(|r| reply_to_json(r, encoding)).collect()),
-            ))
+            Ok(batch_response(&replies, shape))
         }
         Endpoint::MultiExec => {
             let items = Command::batch_from_json(&parse_json(&body)?)?;
@@ -209,20 +214,25 @@ async fn dispatch(
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|err| ApiError::TransactionDiscarded(err.to_string()))?;
             let replies = state.backend.multi_exec(&batch, access).await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &Json::Array(replies.iter().map(|r| reply_to_json(r, encoding)).collect()),
-            ))
+            Ok(batch_response(&replies, shape))
         }
     }
 }
 
-/// Runs one command: 200 `{"result": ...}`, or 400 `{"error": "..."}` with the Redis error.
+/// How replies are written: JSON with its string encoding, or raw RESP2.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    Json(Encoding),
+    Resp2,
+}
+
+/// Runs one command. JSON: 200 `{"result": ...}`, or 400 `{"error": "..."}` with the Redis
+/// error. RESP2: the reply's bytes, 200, or 400 for an error reply.
 async fn single(
     state: &AppState,
     command: Command,
     access: Access,
-    encoding: Encoding,
+    shape: Shape,
 ) -> Result<Response, ApiError> {
     let reply = state
         .backend
@@ -230,13 +240,49 @@ async fn single(
         .await?
         .pop()
         .expect("one reply per command");
-    match reply {
-        Ok(value) => Ok(json_response(
+    match (shape, reply) {
+        (Shape::Json(encoding), Ok(value)) => Ok(json_response(
             StatusCode::OK,
             &serde_json::json!({ "result": result_to_json(&value, encoding) }),
         )),
-        Err(message) => Err(ApiError::Command(message)),
+        (Shape::Json(_), Err(message)) => Err(ApiError::Command(message)),
+        (Shape::Resp2, reply) => {
+            let status = if reply.is_ok() {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            Ok(resp2_response(status, std::slice::from_ref(&reply)))
+        }
     }
+}
+
+/// The answer of `/pipeline` or `/multi-exec`: 200 with a JSON array of `{"result"}` /
+/// `{"error"}` items, or the replies' RESP2 bytes one after another.
+fn batch_response(replies: &[Reply], shape: Shape) -> Response {
+    match shape {
+        Shape::Json(encoding) => json_response(
+            StatusCode::OK,
+            &Json::Array(replies.iter().map(|r| reply_to_json(r, encoding)).collect()),
+        ),
+        Shape::Resp2 => resp2_response(StatusCode::OK, replies),
+    }
+}
+
+fn resp2_response(status: StatusCode, replies: &[Reply]) -> Response {
+    let mut body = Vec::new();
+    for reply in replies {
+        write_resp2(reply, &mut body);
+    }
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Checks `Authorization: Bearer TOKEN`, or `?_token=TOKEN` when there is no such header.

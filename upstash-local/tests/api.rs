@@ -309,9 +309,9 @@ async fn malformed_requests_answer_400_with_a_clear_message() {
     let root_get = server.call("GET", "/", "").await;
     assert_eq!(root_get.status, 400);
 
-    // Only the JSON response format is implemented; Upstash's `resp2` is refused clearly.
+    // Response formats other than json and resp2 are refused clearly.
     let auth = format!("Bearer {TOKEN}");
-    for (format, status) in [("json", 200), ("JSON", 200), ("resp2", 400), ("xml", 400)] {
+    for (format, status) in [("json", 200), ("JSON", 200), ("xml", 400), ("resp3", 400)] {
         let reply = server
             .call_with(
                 "GET",
@@ -325,6 +325,76 @@ async fn malformed_requests_answer_400_with_a_clear_message() {
             .await;
         assert_eq!(reply.status, status, "{format}: {}", reply.json);
     }
+}
+
+#[tokio::test]
+async fn resp2_format_answers_raw_redis_bytes() {
+    let server = TestServer::start().await;
+    let auth = format!("Bearer {TOKEN}");
+    let resp2 = |method: &'static str, path: &'static str, body: &'static str| {
+        let auth = auth.clone();
+        let server = &server;
+        async move {
+            server
+                .call_with(
+                    method,
+                    path,
+                    body,
+                    &[
+                        ("authorization", auth.as_str()),
+                        ("upstash-response-format", "resp2"),
+                    ],
+                )
+                .await
+        }
+    };
+    let set = resp2("GET", "/set/foo/bar", "").await;
+    assert_eq!((set.status, set.body.as_slice()), (200, &b"+OK\r\n"[..]));
+    assert_eq!(set.headers["content-type"], "application/octet-stream");
+    let get = resp2("POST", "/", r#"["GET","foo"]"#).await;
+    assert_eq!(get.body, b"$3\r\nbar\r\n");
+    let missing = resp2("GET", "/get/missing", "").await;
+    assert_eq!(missing.body, b"$-1\r\n");
+    let error = resp2("GET", "/incr/foo", "").await;
+    assert_eq!(
+        (error.status, error.body.as_slice()),
+        (
+            400,
+            &b"-ERR value is not an integer or out of range\r\n"[..]
+        )
+    );
+    let pipeline = resp2(
+        "POST",
+        "/pipeline",
+        r#"[["RPUSH","l","a","b"],["LRANGE","l",0,-1],["INCR","foo"],["SET","k",{}]]"#,
+    )
+    .await;
+    assert_eq!(pipeline.status, 200);
+    assert_eq!(
+        String::from_utf8(pipeline.body).unwrap(),
+        ":2\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n-ERR value is not an integer or out of range\r\n-ERR command arguments must be JSON strings, numbers or booleans, argument 2 is an object\r\n"
+    );
+    // /multi-exec always answers JSON.
+    let multi = resp2("POST", "/multi-exec", r#"[["GET","foo"]]"#).await;
+    assert_eq!(
+        (multi.status, multi.json),
+        (200, json!([{"result": "bar"}]))
+    );
+    // resp2 with base64 is refused, as Upstash documents.
+    let both = server
+        .call_with(
+            "GET",
+            "/get/foo",
+            "",
+            &[
+                ("authorization", auth.as_str()),
+                ("upstash-response-format", "resp2"),
+                ("upstash-encoding", "base64"),
+            ],
+        )
+        .await;
+    assert_eq!(both.status, 400);
+    assert!(both.json["error"].as_str().unwrap().contains("resp2"));
 }
 
 #[tokio::test]

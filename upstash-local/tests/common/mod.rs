@@ -161,6 +161,8 @@ pub struct Reply {
     pub status: u16,
     pub json: Json,
     pub headers: HeaderMap,
+    /// The raw body.
+    pub body: Vec<u8>,
 }
 
 impl TestServer {
@@ -244,6 +246,7 @@ impl TestServer {
             status,
             json,
             headers,
+            body: bytes.to_vec(),
         }
     }
 
