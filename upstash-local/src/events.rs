@@ -15,6 +15,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse as _, Response};
 use futures_util::stream::{self, BoxStream, StreamExt as _};
+use tokio::sync::watch;
 
 use crate::backend::{no_permission, Access, Backend};
 use crate::command::Command;
@@ -23,6 +24,28 @@ use crate::error::ApiError;
 /// How long an idle stream waits before it sends an SSE comment line (`: keepalive`), so that
 /// proxies keep it open and a client that went away is noticed.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Ends the open event streams when the server shuts down: a graceful shutdown waits for
+/// every response to finish, and a subscriber's never does by itself.
+#[derive(Debug)]
+pub struct Shutdown(watch::Sender<bool>);
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self(watch::channel(false).0)
+    }
+}
+
+impl Shutdown {
+    /// Ends every open stream (and any opened later).
+    pub fn begin(&self) {
+        self.0.send_replace(true);
+    }
+
+    fn watch(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
 
 /// What one event stream carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,8 +105,14 @@ fn arity_error(name: &str) -> ApiError {
 
 /// Opens the stream: `200 text/event-stream` once Redis confirmed the subscription (or
 /// `MONITOR`), then one event per message until the client disconnects or Redis closes the
-/// connection. The read-only token may subscribe but not monitor.
-pub async fn open(backend: &Backend, feed: Feed, access: Access) -> Result<Response, ApiError> {
+/// connection or `shutdown` begins. The read-only token may subscribe but not monitor.
+pub async fn open(
+    backend: &Backend,
+    feed: Feed,
+    access: Access,
+    shutdown: &Shutdown,
+) -> Result<Response, ApiError> {
+    let stop = shutdown.watch();
     match feed {
         Feed::Monitor => {
             if access == Access::ReadOnly {
@@ -93,7 +122,11 @@ pub async fn open(backend: &Backend, feed: Feed, access: Access) -> Result<Respo
             let lines = monitor
                 .into_on_message::<String>()
                 .map(|line| event(&[line.as_bytes()]));
-            Ok(stream_response(vec![event(&[b"\"OK\""])], lines.boxed()))
+            Ok(stream_response(
+                vec![event(&[b"\"OK\""])],
+                lines.boxed(),
+                stop,
+            ))
         }
         Feed::Channels(ref names) | Feed::Patterns(ref names) => {
             let patterns = matches!(feed, Feed::Patterns(_));
@@ -117,7 +150,7 @@ pub async fn open(backend: &Backend, feed: Feed, access: Access) -> Result<Respo
                     None => event(&[b"message", &channel, msg.get_payload_bytes()]),
                 }
             });
-            Ok(stream_response(confirmations, messages.boxed()))
+            Ok(stream_response(confirmations, messages.boxed(), stop))
         }
     }
 }
@@ -137,9 +170,13 @@ fn event(fields: &[&[u8]]) -> Bytes {
     Bytes::from(out)
 }
 
-fn stream_response(first: Vec<Bytes>, events: BoxStream<'static, Bytes>) -> Response {
+fn stream_response(
+    first: Vec<Bytes>,
+    events: BoxStream<'static, Bytes>,
+    stop: watch::Receiver<bool>,
+) -> Response {
     let body = stream::iter(first)
-        .chain(with_heartbeat(events))
+        .chain(with_heartbeat(events, stop))
         .map(Ok::<_, Infallible>);
     let mut response = (StatusCode::OK, Body::from_stream(body)).into_response();
     let headers = response.headers_mut();
@@ -151,13 +188,19 @@ fn stream_response(first: Vec<Bytes>, events: BoxStream<'static, Bytes>) -> Resp
     response
 }
 
-/// `events`, with a `: keepalive` comment whenever [`HEARTBEAT`] passes without one.
-fn with_heartbeat(events: BoxStream<'static, Bytes>) -> BoxStream<'static, Bytes> {
-    stream::unfold(events, |mut events| async move {
-        tokio::select! {
-            next = events.next() => next.map(|event| (event, events)),
-            () = tokio::time::sleep(HEARTBEAT) => Some((Bytes::from_static(b": keepalive\n\n"), events)),
-        }
+/// `events`, with a `: keepalive` comment whenever [`HEARTBEAT`] passes without one, until
+/// `stop` turns true.
+fn with_heartbeat(
+    events: BoxStream<'static, Bytes>,
+    stop: watch::Receiver<bool>,
+) -> BoxStream<'static, Bytes> {
+    stream::unfold((events, stop), |(mut events, mut stop)| async move {
+        let item = tokio::select! {
+            next = events.next() => next,
+            () = tokio::time::sleep(HEARTBEAT) => Some(Bytes::from_static(b": keepalive\n\n")),
+            _ = stop.wait_for(|stopping| *stopping) => None,
+        };
+        item.map(|item| (item, (events, stop)))
     })
     .boxed()
 }

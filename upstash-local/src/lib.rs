@@ -64,18 +64,25 @@ impl AppState {
             max_request_bytes: config.max_request_bytes,
             request_log: routes::RequestLog::Stderr,
             sync_tokens: sync_token::SyncTokens::default(),
+            shutdown: events::Shutdown::default(),
         })
     }
 }
 
-/// Serves `state` on `listener` until `shutdown` completes.
+/// Serves `state` on `listener` until `shutdown` completes; then ends the open event streams
+/// and waits for the other requests in flight.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(Arc::new(state)))
-        .with_graceful_shutdown(shutdown)
+    let state = Arc::new(state);
+    let stopping = state.clone();
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopping.shutdown.begin();
+        })
         .await
 }
 

@@ -19,7 +19,7 @@ use crate::backend::{Access, Backend};
 use crate::command::{query_pairs, Command};
 use crate::encoding::{reply_to_json, result_to_json, write_resp2, Encoding, Format, Reply};
 use crate::error::{ApiError, ALLOWED_METHODS};
-use crate::events::Feed;
+use crate::events::{Feed, Shutdown};
 use crate::sync_token::{self, SyncTokens};
 
 /// Everything a request handler needs; shared by all requests.
@@ -36,6 +36,8 @@ pub struct AppState {
     pub request_log: RequestLog,
     /// The read-your-writes tokens answered in `upstash-sync-token`.
     pub sync_tokens: SyncTokens,
+    /// Ends the event streams on shutdown.
+    pub shutdown: Shutdown,
 }
 
 /// Destination of the request log lines (format in [`log_request`]).
@@ -157,7 +159,7 @@ async fn dispatch(
         // Server-sent events; a body (the TypeScript client sends `[]`) is ignored.
         if let Some(feed) = Feed::from_path(path) {
             *commands = 1;
-            return crate::events::open(&state.backend, feed?, access).await;
+            return crate::events::open(&state.backend, feed?, access, &state.shutdown).await;
         }
     }
     let encoding = Encoding::from_header(

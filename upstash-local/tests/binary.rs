@@ -83,9 +83,41 @@ fn binary_serves_and_logs_to_stderr() {
         !logged.contains("bin-key") && !logged.contains("bin-value") && !logged.contains(TOKEN)
     );
 
-    // Kill by pid (this child only).
-    child.kill().expect("kill upstash-local");
-    child.wait().unwrap();
+    // SIGTERM (to this child's pid only) stops it gracefully, and an open event stream does
+    // not hold that up: the stream ends, then the process exits 0.
+    runtime.block_on(async {
+        let mut stream = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/subscribe/bin-chan"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("subscribe");
+        assert_eq!(stream.status(), 200);
+        let first = stream.chunk().await.unwrap().unwrap();
+        assert_eq!(&first[..], b"data: subscribe,bin-chan,1\n\n");
+        let signalled = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(signalled.success());
+        let end = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("the stream ends on shutdown");
+        assert!(matches!(end, Ok(None)), "{end:?}");
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().expect("kill upstash-local");
+            child.wait().unwrap();
+            panic!("upstash-local did not exit within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
 }
 
 #[test]
