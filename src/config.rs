@@ -5,7 +5,8 @@
 
 use std::fmt;
 
-use crate::crypto::Keyring;
+use crate::crypto::{constant_time_eq, Keyring};
+use crate::domain::access::AccountScope;
 
 /// Redis glob used when `TOKEN_KEY_PATTERNS` is not set.
 pub const DEFAULT_KEY_PATTERN: &str = "token:*";
@@ -46,6 +47,26 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// One configured API key: its name (for logs and the audit), the secret, and the accounts
+/// it may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// `name:` before the key, else `admin-N` / `read-N` by position (from 1).
+    pub name: String,
+    pub secret: Secret,
+    /// `@MAIN|MAIN` after a read key; admin keys always see every account.
+    pub accounts: AccountScope,
+}
+
+/// The admin and read keys, checked together: names are unique and no key is in both lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeys {
+    /// Keys allowed to call every route (several allow rotation without downtime).
+    pub admin: Vec<ApiKey>,
+    /// Keys allowed to call status, get and list (each possibly limited to main accounts).
+    pub read: Vec<ApiKey>,
+}
+
 /// Everything the jobs and the HTTP layer need, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -54,10 +75,8 @@ pub struct Config {
     pub supabase_service_role_key: Secret,
     pub upstash_url: String,
     pub upstash_token: Secret,
-    /// Keys allowed to call every route (several allow rotation without downtime).
-    pub admin_keys: Vec<Secret>,
-    /// Keys allowed to call status, get and list.
-    pub read_keys: Vec<Secret>,
+    /// The API keys callers present.
+    pub api_keys: ApiKeys,
     pub keyring: Keyring,
     /// Redis globs whose keys hold tokens; each ends with `*`.
     pub key_patterns: Vec<String>,
@@ -111,14 +130,7 @@ impl Config {
             supabase_service_role_key: Secret::new(required("SUPABASE_SERVICE_ROLE_KEY")?),
             upstash_url,
             upstash_token: Secret::new(required("UPSTASH_REDIS_REST_TOKEN")?),
-            admin_keys: api_keys(
-                "TOKEN_MANAGER_ADMIN_KEY",
-                &required("TOKEN_MANAGER_ADMIN_KEY")?,
-            )?,
-            read_keys: match get("TOKEN_MANAGER_READ_KEY") {
-                Some(v) => api_keys("TOKEN_MANAGER_READ_KEY", &v)?,
-                None => Vec::new(),
-            },
+            api_keys: ApiKeys::from_lookup(&lookup)?,
             keyring,
             key_patterns,
             batch_size: number("SYNC_BATCH_SIZE", get("SYNC_BATCH_SIZE"), 1000, 1, 5000)? as usize,
@@ -148,6 +160,49 @@ impl Config {
             sync_cron: get("SYNC_CRON").unwrap_or_else(|| DEFAULT_SYNC_CRON.to_string()),
             cleanup_cron: get("CLEANUP_CRON").unwrap_or_else(|| DEFAULT_CLEANUP_CRON.to_string()),
         })
+    }
+}
+
+/// The configuration as the Worker loaded it, plus the API keys whenever they are usable on
+/// their own: a caller can then be authenticated, and told which setting is wrong, while
+/// another setting is broken. Unauthenticated callers only learn "not configured".
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Result<Config, ConfigError>,
+    /// The keys to authenticate callers with: all of them when they parse, else the admin
+    /// keys alone when those do, else none.
+    pub keys: Option<ApiKeys>,
+}
+
+impl Loaded {
+    /// Reads every setting through `lookup`, like [`Config::from_lookup`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Loaded {
+        let config = Config::from_lookup(&lookup);
+        let keys = match &config {
+            Ok(config) => Some(config.api_keys.clone()),
+            Err(_) => ApiKeys::from_lookup(&lookup).ok().or_else(|| {
+                let admin = lookup(ADMIN_KEYS)?;
+                let admin = api_keys(ADMIN_KEYS, &admin).ok()?;
+                Some(ApiKeys {
+                    admin,
+                    read: Vec::new(),
+                })
+            }),
+        };
+        Loaded { config, keys }
+    }
+}
+
+impl From<Result<Config, ConfigError>> for Loaded {
+    fn from(config: Result<Config, ConfigError>) -> Loaded {
+        let keys = config.as_ref().ok().map(|c| c.api_keys.clone());
+        Loaded { config, keys }
+    }
+}
+
+impl From<Config> for Loaded {
+    fn from(config: Config) -> Loaded {
+        Loaded::from(Ok(config))
     }
 }
 
@@ -187,24 +242,140 @@ fn key_pattern(pattern: &str) -> Result<String, ConfigError> {
     Ok(pattern.to_string())
 }
 
-fn api_keys(name: &'static str, value: &str) -> Result<Vec<Secret>, ConfigError> {
-    let keys: Vec<Secret> = list(value).map(Secret::new).collect();
-    if keys.is_empty() {
-        return Err(ConfigError::Missing { name });
+/// The settings that hold API keys.
+const ADMIN_KEYS: &str = "TOKEN_MANAGER_ADMIN_KEY";
+const READ_KEYS: &str = "TOKEN_MANAGER_READ_KEY";
+
+impl ApiKeys {
+    /// Reads `TOKEN_MANAGER_ADMIN_KEY` (required) and `TOKEN_MANAGER_READ_KEY` (optional):
+    /// comma-separated entries `[name:]key[@MAIN|MAIN…]`. A key is at least
+    /// [`MIN_API_KEY_LEN`] characters and holds none of `, : @ |`; a name is 1 to 64 of
+    /// `A-Z a-z 0-9 _ - .`. Only read keys take `@…`. Errors name the setting and the entry's
+    /// position, never a key.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ApiKeys, ConfigError> {
+        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let admin = api_keys(
+            ADMIN_KEYS,
+            &get(ADMIN_KEYS).ok_or(ConfigError::Missing { name: ADMIN_KEYS })?,
+        )?;
+        let read = match get(READ_KEYS) {
+            Some(v) => api_keys(READ_KEYS, &v)?,
+            None => Vec::new(),
+        };
+        let keys = ApiKeys { admin, read };
+        keys.check_distinct()?;
+        Ok(keys)
     }
-    if let Some(pos) = keys
-        .iter()
-        .position(|k| k.expose().chars().count() < MIN_API_KEY_LEN)
-    {
-        return Err(invalid(
-            name,
-            format!(
-                "key #{} is shorter than {MIN_API_KEY_LEN} characters; generate one with `openssl rand -base64 32`",
-                pos + 1
-            ),
-        ));
+
+    /// Every key with the setting it came from.
+    pub fn all(&self) -> impl Iterator<Item = (&'static str, &ApiKey)> {
+        let admin = self.admin.iter().map(|k| (ADMIN_KEYS, k));
+        admin.chain(self.read.iter().map(|k| (READ_KEYS, k)))
+    }
+
+    fn check_distinct(&self) -> Result<(), ConfigError> {
+        let all: Vec<_> = self.all().collect();
+        for (i, (setting, key)) in all.iter().enumerate() {
+            for (other_setting, other) in &all[..i] {
+                if constant_time_eq(
+                    key.secret.expose().as_bytes(),
+                    other.secret.expose().as_bytes(),
+                ) && setting != other_setting
+                {
+                    return Err(invalid(
+                        READ_KEYS,
+                        format!(
+                            "read key {:?} is also listed in {ADMIN_KEYS} (as {:?}); a key is either read or admin: give each caller its own key",
+                            key.name, other.name
+                        ),
+                    ));
+                }
+                if key.name == other.name {
+                    return Err(invalid(
+                        setting,
+                        format!(
+                            "the key name {:?} is used twice; give each key its own name",
+                            key.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn api_keys(setting: &'static str, value: &str) -> Result<Vec<ApiKey>, ConfigError> {
+    let prefix = if setting == ADMIN_KEYS {
+        "admin"
+    } else {
+        "read"
+    };
+    let keys = list(value)
+        .enumerate()
+        .map(|(i, entry)| api_key(setting, prefix, i + 1, entry))
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.is_empty() {
+        return Err(ConfigError::Missing { name: setting });
     }
     Ok(keys)
+}
+
+/// One `[name:]key[@MAIN|MAIN…]` entry, the `position`-th (from 1) of `setting`.
+fn api_key(
+    setting: &'static str,
+    prefix: &str,
+    position: usize,
+    entry: &str,
+) -> Result<ApiKey, ConfigError> {
+    let bad = |reason: String| invalid(setting, format!("key #{position}: {reason}"));
+    let (rest, accounts) = match entry.split_once('@') {
+        None => (entry, AccountScope::All),
+        Some(_) if setting == ADMIN_KEYS => {
+            return Err(bad(
+                "admin keys see every account; remove the @… (scope read keys instead)".into(),
+            ))
+        }
+        Some((rest, list)) => {
+            let scope = AccountScope::parse(list).map_err(|e| bad(e.to_string()))?;
+            // Scoped keys are parsed but not yet enforced by every job: refuse them until
+            // they are, rather than let one read every account.
+            if scope != AccountScope::All {
+                return Err(bad("account scopes (@…) are not supported yet".into()));
+            }
+            (rest, scope)
+        }
+    };
+    let (name, secret) = match rest.split_once(':') {
+        Some((name, secret)) => {
+            let valid = (1..=64).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !valid {
+                return Err(bad(
+                    "the name before : must be 1 to 64 letters, digits, _ - or .".into(),
+                ));
+            }
+            (name.to_string(), secret.trim())
+        }
+        None => (format!("{prefix}-{position}"), rest.trim()),
+    };
+    if secret.contains(['|', ':', '@']) {
+        return Err(bad(
+            "a key may not contain | : or @ (they separate the name and the accounts)".into(),
+        ));
+    }
+    if secret.chars().count() < MIN_API_KEY_LEN {
+        return Err(bad(format!(
+            "the key is shorter than {MIN_API_KEY_LEN} characters; generate one with `openssl rand -base64 32`"
+        )));
+    }
+    Ok(ApiKey {
+        name,
+        secret: Secret::new(secret),
+        accounts,
+    })
 }
 
 fn number(
@@ -318,7 +489,7 @@ mod tests {
             "TOKEN_MANAGER_ADMIN_KEY",
             format!("{}, {}", "a".repeat(32), "b".repeat(32)),
         );
-        assert_eq!(load(&vars).unwrap().admin_keys.len(), 2);
+        assert_eq!(load(&vars).unwrap().api_keys.admin.len(), 2);
     }
 
     #[test]

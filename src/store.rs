@@ -273,7 +273,10 @@ impl Store {
             .select(SUMMARY_COLUMNS)
             .order("account_name")
             .exact_count()
-            .range(filter.offset, filter.offset + filter.limit.max(1) - 1);
+            .range(
+                filter.offset,
+                filter.offset.saturating_add(filter.limit.max(1) - 1),
+            );
         if let Some(main) = &filter.main_account {
             // PostgREST takes everything after `eq.` literally: commas, dots, parentheses
             // and `*` have meaning only in `in`, `or` and `like`, which we never build.

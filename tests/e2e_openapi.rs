@@ -152,10 +152,10 @@ async fn every_answer_matches_the_document() {
     check(&spec, "POST", "/v1/sync", admin, 409).await;
     stack.del(token_manager::jobs::sync::LOCK_KEY);
 
-    // A request body that is not a JSON object, and one too large.
+    // No route takes a body: a malformed one is never read, one declared too large is 413.
     let url = format!("{}/v1/cleanup", var("TM_TEST_WORKER_URL"));
     for (body, status) in [
-        ("[1]".to_string(), 400),
+        ("[1]".to_string(), 200),
         (" ".repeat(token_manager::http::MAX_BODY_BYTES + 1), 413),
     ] {
         let response = reqwest::Client::new()

@@ -4,6 +4,7 @@
 //! Nothing in here does I/O or reads the clock: the current time is always passed in, so every
 //! function is deterministic and runs the same natively and inside workerd (wasm).
 
+pub mod access;
 pub mod account;
 pub mod expiry;
 pub mod token_value;

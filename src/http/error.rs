@@ -1,5 +1,9 @@
-//! API errors: each has an HTTP status, a snake_case code and a message saying what to do.
+//! API errors: each has an HTTP status, a snake_case code and a message saying what to do,
+//! all three decided in [`ApiError::parts`].
 
+use std::borrow::Cow;
+
+use http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::config::ConfigError;
@@ -8,73 +12,102 @@ use crate::jobs::JobError;
 /// An error answer of the HTTP API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
+    /// No key, or a key that is not configured (401).
     Unauthorized,
+    /// A read key on a route that needs the admin key (403).
     Forbidden,
+    /// Bad query parameters, action or account name (400).
     BadRequest { code: &'static str, message: String },
+    /// No such route, or no such account for this caller (404).
     NotFound { code: &'static str, message: String },
-    MethodNotAllowed { allow: &'static str },
+    /// The route exists but not with this method (405, `Allow` lists `allow`).
+    MethodNotAllowed { allow: &'static [Method] },
+    /// The declared body is larger than `limit` bytes (413); it was not read.
     PayloadTooLarge { limit: usize },
-    Conflict(String),
+    /// A job that must not overlap itself is already running (409).
+    AlreadyRunning { code: &'static str, message: String },
+    /// The token exists but is expired or inactive (410).
     Gone { code: &'static str, message: String },
+    /// Upstash or Supabase failed (502).
     Upstream { code: &'static str, message: String },
+    /// The Worker's configuration is missing or unusable, or a stored token cannot be
+    /// decrypted (503).
     Unavailable { code: &'static str, message: String },
 }
 
 impl ApiError {
-    /// The HTTP status code.
-    pub fn status(&self) -> u16 {
+    /// The status, code and message: the one place that decides them.
+    pub fn parts(&self) -> (StatusCode, &'static str, Cow<'_, str>) {
+        use ApiError::*;
         match self {
-            ApiError::Unauthorized => 401,
-            ApiError::Forbidden => 403,
-            ApiError::BadRequest { .. } => 400,
-            ApiError::NotFound { .. } => 404,
-            ApiError::MethodNotAllowed { .. } => 405,
-            ApiError::PayloadTooLarge { .. } => 413,
-            ApiError::Conflict(_) => 409,
-            ApiError::Gone { .. } => 410,
-            ApiError::Upstream { .. } => 502,
-            ApiError::Unavailable { .. } => 503,
+            Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or unknown API key: send `Authorization: Bearer <key>` with a read or admin key".into(),
+            ),
+            Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this API key may only read (status, get, list); use the admin key".into(),
+            ),
+            MethodNotAllowed { allow } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("method not allowed here; use {}", allow_header(allow)).into(),
+            ),
+            PayloadTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body larger than {limit} bytes; no route takes a body").into(),
+            ),
+            BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.into()),
+            NotFound { code, message } => (StatusCode::NOT_FOUND, code, message.into()),
+            AlreadyRunning { code, message } => (StatusCode::CONFLICT, code, message.into()),
+            Gone { code, message } => (StatusCode::GONE, code, message.into()),
+            Upstream { code, message } => (StatusCode::BAD_GATEWAY, code, message.into()),
+            Unavailable { code, message } => {
+                (StatusCode::SERVICE_UNAVAILABLE, code, message.into())
+            }
         }
+    }
+
+    /// The HTTP status code.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
     }
 
     /// The machine-readable code.
     pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden => "forbidden",
-            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::Conflict(_) => "sync_in_progress",
-            ApiError::BadRequest { code, .. }
-            | ApiError::NotFound { code, .. }
-            | ApiError::Gone { code, .. }
-            | ApiError::Upstream { code, .. }
-            | ApiError::Unavailable { code, .. } => code,
-        }
+        self.parts().1
     }
 
     /// The human message.
     pub fn message(&self) -> String {
-        match self {
-            ApiError::Unauthorized => {
-                "missing or unknown API key: send `Authorization: Bearer <key>` with a read or admin key".into()
-            }
-            ApiError::Forbidden => "this API key may only read (status, get, list); use the admin key".into(),
-            ApiError::MethodNotAllowed { allow } => format!("method not allowed here; use {allow}"),
-            ApiError::PayloadTooLarge { limit } => format!("request body larger than {limit} bytes"),
-            ApiError::Conflict(m) => m.clone(),
-            ApiError::BadRequest { message, .. }
-            | ApiError::NotFound { message, .. }
-            | ApiError::Gone { message, .. }
-            | ApiError::Upstream { message, .. }
-            | ApiError::Unavailable { message, .. } => message.clone(),
-        }
+        self.parts().2.into_owned()
     }
 
     /// The JSON body: `{"error": {"code", "message"}}`.
     pub fn body(&self) -> String {
-        json!({ "error": { "code": self.code(), "message": self.message() } }).to_string()
+        let (_, code, message) = self.parts();
+        json!({ "error": { "code": code, "message": message } }).to_string()
     }
+
+    /// The `Allow` header value of a 405.
+    pub fn allow(&self) -> Option<String> {
+        match self {
+            ApiError::MethodNotAllowed { allow } => Some(allow_header(allow)),
+            _ => None,
+        }
+    }
+}
+
+/// Methods as an `Allow` header lists them: `GET, POST`.
+pub fn allow_header(methods: &[Method]) -> String {
+    methods
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl From<ConfigError> for ApiError {
@@ -98,9 +131,16 @@ impl From<JobError> for ApiError {
                 code: "supabase_error",
                 message,
             },
-            JobError::SyncInProgress { .. } => ApiError::Conflict(message),
+            JobError::SyncInProgress { .. } => ApiError::AlreadyRunning {
+                code: "sync_in_progress",
+                message,
+            },
             JobError::InvalidAccount { .. } => ApiError::BadRequest {
                 code: "invalid_account",
+                message,
+            },
+            JobError::OutOfRange { .. } => ApiError::BadRequest {
+                code: "invalid_query",
                 message,
             },
             JobError::UnknownAccount(_) => ApiError::NotFound {

@@ -8,6 +8,8 @@ use crate::store::{ListFilter, TokenSummary};
 
 /// Most rows one listing returns.
 pub const MAX_LIMIT: usize = 1000;
+/// The largest `offset` accepted (far past any real account count).
+pub const MAX_OFFSET: usize = 1_000_000;
 
 /// What the caller asked for, already validated by the HTTP layer.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -36,14 +38,22 @@ pub async fn list(
     query: &ListQuery,
     now: DateTime<Utc>,
 ) -> Result<ListReport, JobError> {
+    let expires_before = match query.expiring_within_seconds {
+        Some(seconds) => Some(
+            Duration::try_seconds(seconds)
+                .and_then(|d| now.checked_add_signed(d))
+                .ok_or(JobError::OutOfRange {
+                    parameter: "expiring_within",
+                })?,
+        ),
+        None => None,
+    };
     let filter = ListFilter {
         main_account: query.main_account.clone(),
         active: query.active,
-        expires_before: query
-            .expiring_within_seconds
-            .map(|s| now + Duration::seconds(s)),
+        expires_before,
         limit: query.limit.clamp(1, MAX_LIMIT),
-        offset: query.offset,
+        offset: query.offset.min(MAX_OFFSET),
     };
     let (tokens, count) = services.store.list(&filter).await?;
     Ok(ListReport {

@@ -42,6 +42,8 @@ pub enum JobError {
     SyncInProgress { ttl_seconds: u64 },
     #[error("account {account:?} is not valid: {reason}")]
     InvalidAccount { account: String, reason: String },
+    #[error("{parameter} is out of range; use a smaller value")]
+    OutOfRange { parameter: &'static str },
     #[error("no token stored for account {0:?}; run a sync or check the name")]
     UnknownAccount(String),
     #[error("the token for {0:?} has expired; the trading app must log in again and a sync will store the new token")]

@@ -40,7 +40,7 @@ use crate::support::{demo_tokens, jwt, token_of, var, TestStack};
 struct Answer {
     status: u16,
     body: Value,
-    allow: Option<&'static str>,
+    allow: Option<String>,
 }
 
 impl Answer {
@@ -72,20 +72,34 @@ async fn call(
     authorization: Option<&str>,
     body: &[u8],
 ) -> Answer {
-    let request = Request::new(
-        method,
-        &format!("http://worker{path}"),
-        authorization.map(str::to_string),
-        body.to_vec(),
-    )
-    .unwrap_or_else(|| panic!("{path} is a valid URL"));
+    // As a client sends it: `Content-Length` declares the body, which the API never reads.
+    let mut request = Request::builder()
+        .method(method)
+        // Parsed as a URL first, as workerd does (dot segments resolved, `%2E` included).
+        .uri(
+            reqwest::Url::parse(&format!("http://worker{path}"))
+                .unwrap()
+                .as_str(),
+        );
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
+    if !body.is_empty() {
+        request = request.header("content-length", body.len());
+    }
+    let request = request
+        .body(())
+        .unwrap_or_else(|e| panic!("{path} is a valid request: {e}"));
     let response = handle(request, Ok(config.clone()), Utc::now()).await;
-    let body = serde_json::from_str(&response.body)
-        .unwrap_or_else(|_| panic!("{method} {path} answered non-JSON: {}", response.body));
+    let body = serde_json::from_str(response.body())
+        .unwrap_or_else(|_| panic!("{method} {path} answered non-JSON: {}", response.body()));
     Answer {
-        status: response.status,
+        status: response.status().as_u16(),
         body,
-        allow: response.allow,
+        allow: response
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_string()),
     }
 }
 
@@ -707,14 +721,15 @@ async fn unknown_actions_wrong_methods_and_bad_bodies_get_their_documented_statu
             for key in [None, Some(admin())] {
                 let answer = call(&config, method, path, key.as_deref(), b"").await;
                 answer.assert_error(405, "method_not_allowed", &format!("{method} {path}"));
-                assert_eq!(answer.allow, Some(*allow), "{method} {path}");
+                assert_eq!(answer.allow.as_deref(), Some(*allow), "{method} {path}");
                 cases += 1;
             }
         }
     }
 
-    // Bodies: over 64 KiB is 413; anything but empty or a JSON object is 400; both only for
-    // callers with a key (authentication comes first).
+    // Bodies: a declared body over 64 KiB is 413, only for callers with a key (authentication
+    // comes first); no route takes a body, so a malformed one is never read and changes
+    // nothing.
     let too_big = vec![b' '; MAX_BODY_BYTES + 1];
     let mut one_mb = br#"{"pad":""#.to_vec();
     one_mb.extend(std::iter::repeat_n(b'x', 1 << 20));
@@ -758,11 +773,16 @@ async fn unknown_actions_wrong_methods_and_bad_bodies_get_their_documented_statu
             );
             cases += 2;
         }
-        for body in &malformed {
-            call(&config, method, path, Some(&admin()), body)
-                .await
-                .assert_error(400, "invalid_body", &format!("{method} {path} {body:?}"));
-            cases += 1;
+        if *method == "GET" {
+            for body in &malformed {
+                let answer = call(&config, method, path, Some(&admin()), body).await;
+                assert_eq!(
+                    answer.status, 200,
+                    "{method} {path} {body:?}: {}",
+                    answer.body
+                );
+                cases += 1;
+            }
         }
     }
     // Nothing above ran a job.
