@@ -322,7 +322,7 @@ async fn read_json<T: DeserializeOwned>(
         .await
         .map_err(|e| StoreError::Unreachable(e.without_url().to_string()))?;
     if (200..300).contains(&status) {
-        let value = serde_json::from_str(&text).map_err(|e| StoreError::Decode(e.to_string()))?;
+        let value = serde_json::from_str(&text).map_err(|e| StoreError::Decode(shape_error(&e)))?;
         return Ok((value, headers));
     }
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -344,6 +344,22 @@ async fn read_json<T: DeserializeOwned>(
         message,
         hint,
     })
+}
+
+/// What is wrong with an answer's JSON, without the values serde's message would quote (an
+/// answer may hold ciphertext or metadata).
+fn shape_error(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not valid JSON",
+        serde_json::error::Category::Data => "JSON of an unexpected shape",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!(
+        "the answer is {kind} (line {}, column {}); check that the migrations in migrations/ are applied",
+        e.line(),
+        e.column()
+    )
 }
 
 /// A stored ciphertext to re-encrypt, as read.
@@ -412,5 +428,22 @@ impl Store {
         let params =
             json!({ "p_trigger": trigger, "p_reencrypted": reencrypted, "p_failed": failed });
         self.rpc("token_manager_record_reencrypt", params).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_errors_never_quote_the_answer() {
+        let e = serde_json::from_str::<Cleaned>(r#"{"run_id": "r", "cleaned": "v1:abc:secret"}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("secret"), "serde quotes values: {e}");
+        let text = shape_error(&e);
+        assert!(
+            !text.contains("secret") && text.contains("unexpected shape"),
+            "{text}"
+        );
     }
 }

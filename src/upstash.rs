@@ -7,13 +7,16 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use std::collections::{HashSet, VecDeque};
+use std::fmt;
 
 use serde_json::Value;
 
 use crate::config::Secret;
 
-/// A Redis reply as Upstash returns it, with base64 strings decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A Redis reply as Upstash returns it, with base64 strings decoded. Its `Debug` and
+/// [`Reply::describe`] show only its shape (type and length), never its bytes: a reply may hold
+/// tokens.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Reply {
     Nil,
     Int(i64),
@@ -22,6 +25,17 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// The reply's type and size, for error messages: `nil`, `an integer`,
+    /// `a string of 812 bytes`, `an array of 3 items`.
+    pub fn describe(&self) -> String {
+        match self {
+            Reply::Nil => "nil".into(),
+            Reply::Int(_) => "an integer".into(),
+            Reply::Bytes(b) => format!("a string of {} bytes", b.len()),
+            Reply::Array(items) => format!("an array of {} items", items.len()),
+        }
+    }
+
     fn as_int(&self) -> Option<i64> {
         match self {
             Reply::Int(n) => Some(*n),
@@ -30,7 +44,19 @@ impl Reply {
     }
 }
 
-/// What went wrong talking to Upstash; messages name the setting to check.
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reply::Nil => f.write_str("Nil"),
+            Reply::Int(n) => write!(f, "Int({n})"),
+            Reply::Bytes(b) => write!(f, "Bytes(<{} bytes>)", b.len()),
+            Reply::Array(items) => f.debug_tuple("Array").field(items).finish(),
+        }
+    }
+}
+
+/// What went wrong talking to Upstash; messages name the setting to check and never carry a
+/// value read from Redis.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstashError {
     #[error("Upstash Redis is unreachable ({0}); check UPSTASH_REDIS_REST_URL and that the database is up")]
@@ -47,14 +73,28 @@ pub enum UpstashError {
     Protocol(String),
 }
 
-/// One key's value and remaining lifetime, fetched together.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One key's value and remaining lifetime, fetched together. `Debug` shows the value's length,
+/// never its bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct KeyValue {
     pub key: String,
     /// `None` when the key vanished between SCAN and GET.
     pub value: Option<Vec<u8>>,
     /// Milliseconds to live as PTTL reports it: -1 no expiry, -2 missing.
     pub pttl_ms: i64,
+}
+
+impl fmt::Debug for KeyValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyValue")
+            .field("key", &self.key)
+            .field(
+                "value",
+                &self.value.as_ref().map(|v| format!("<{} bytes>", v.len())),
+            )
+            .field("pttl_ms", &self.pttl_ms)
+            .finish()
+    }
 }
 
 /// Keys a SCAN found, split into usable (UTF-8) keys and those that cannot be addressed.
@@ -313,7 +353,14 @@ fn read_values(
     let values = match answers.next() {
         Some(Ok(Reply::Array(values))) if values.len() == keys.len() => values,
         Some(Err(e)) => return Err(UpstashError::Command(e)),
-        other => return Err(UpstashError::Protocol(format!("MGET answered {other:?}"))),
+        Some(Ok(other)) => {
+            return Err(UpstashError::Protocol(format!(
+                "MGET of {} keys answered {}",
+                keys.len(),
+                other.describe()
+            )))
+        }
+        None => return Err(UpstashError::Protocol("MGET answer missing".into())),
     };
     keys.into_iter()
         .zip(values)
@@ -388,6 +435,33 @@ fn decode(value: &Value) -> Result<Reply, UpstashError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn replies_describe_their_shape_never_their_bytes() {
+        let secret = b"eyJhbGciOiJIUzI1NiJ9.secret-token".to_vec();
+        let reply = Reply::Array(vec![
+            Reply::Bytes(secret.clone()),
+            Reply::Nil,
+            Reply::Int(5),
+        ]);
+        let answers = vec![Ok(reply.clone())].into_iter();
+        let err = read_values(vec!["token:A".into()], answers).unwrap_err();
+        for text in [
+            err.to_string(),
+            format!("{err:?}"),
+            format!("{reply:?}"),
+            reply.describe(),
+        ] {
+            assert!(!text.contains("secret-token"), "{text}");
+        }
+        assert!(err.to_string().contains("an array of 3 items"), "{err}");
+        let kv = KeyValue {
+            key: "token:A".into(),
+            value: Some(secret),
+            pttl_ms: -1,
+        };
+        assert!(!format!("{kv:?}").contains("secret-token"));
+    }
 
     #[test]
     fn decodes_nested_base64_and_plain_ok() {
