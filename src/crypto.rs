@@ -75,6 +75,34 @@ impl fmt::Display for KeySlot {
     }
 }
 
+/// A secret field of a token row. The field is bound into its ciphertext, so a ciphertext
+/// moved to another field (or another account's row) does not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretField {
+    /// The access token (`tradovate_tokens.access_token`).
+    AccessToken,
+    /// The market-data token (`metadata.md_access_token`).
+    MdAccessToken,
+}
+
+impl SecretField {
+    /// The field's name, as bound into the ciphertext.
+    pub fn name(self) -> &'static str {
+        match self {
+            SecretField::AccessToken => "access_token",
+            SecretField::MdAccessToken => "md_access_token",
+        }
+    }
+
+    /// Associated data of format v1: the account name, plus `#md` for the market-data token.
+    fn v1_aad(self, account: &str) -> String {
+        match self {
+            SecretField::AccessToken => account.to_owned(),
+            SecretField::MdAccessToken => format!("{account}#md"),
+        }
+    }
+}
+
 /// A configured key is unusable. Messages name the key, never show it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum KeyError {
@@ -231,11 +259,6 @@ fn split_stored(stored: &str) -> Result<(&str, &str), DecryptError> {
     Ok((kid, body))
 }
 
-/// The key id of a stored value (`v1:<kid>:...`), or `None` when it is not in that format.
-pub fn stored_key_id(stored: &str) -> Option<&str> {
-    split_stored(stored).ok().map(|(kid, _)| kid)
-}
-
 impl Keyring {
     /// Builds a keyring from the current key and previous keys, each base64 (standard, or
     /// url-safe; padding optional; surrounding whitespace ignored) of exactly 32 bytes.
@@ -305,52 +328,53 @@ impl Keyring {
             .find(|k| k.id == kid)
     }
 
-    /// Encrypts `plaintext` for `account` with the current key and a fresh random nonce:
-    /// `v1:<current kid>:<base64>`. Two encryptions of the same input differ.
+    /// Seals `plaintext` as `field` of `account`'s row with the current key and a fresh
+    /// random nonce: `v1:<current kid>:<base64>`. Two seals of the same input differ; the
+    /// ciphertext opens only as the same field of the same account.
     ///
-    /// Fails only if the platform's secure random source fails.
-    pub fn try_encrypt(&self, account: &str, plaintext: &str) -> Result<String, EncryptError> {
+    /// # Panics
+    /// If the platform's secure random source fails (`crypto.getRandomValues` in workerd,
+    /// the OS natively), which would make any encryption unsafe.
+    pub fn seal(&self, field: SecretField, account: &str, plaintext: &[u8]) -> String {
         let mut nonce = [0u8; NONCE_LEN];
-        getrandom::getrandom(&mut nonce).map_err(EncryptError)?;
+        if let Err(e) = getrandom::getrandom(&mut nonce) {
+            panic!("{}", EncryptError(e));
+        }
+        let aad = field.v1_aad(account);
         let sealed = self
             .current
             .cipher
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: plaintext.as_bytes(),
-                    aad: account.as_bytes(),
+                    msg: plaintext,
+                    aad: aad.as_bytes(),
                 },
             )
-            // AES-GCM only refuses messages over 64 GiB, which a &str here cannot reach.
+            // AES-GCM only refuses messages over 64 GiB, which a slice here cannot reach.
             .expect("AES-GCM encryption of a bounded message cannot fail");
         let mut body = Vec::with_capacity(NONCE_LEN + sealed.len());
         body.extend_from_slice(&nonce);
         body.extend_from_slice(&sealed);
-        Ok(format!(
+        format!(
             "{FORMAT_VERSION}:{}:{}",
             self.current.id,
             STANDARD.encode(body)
-        ))
+        )
     }
 
-    /// Like [`Keyring::try_encrypt`].
-    ///
-    /// # Panics
-    /// If the platform's secure random source fails (`crypto.getRandomValues` in workerd,
-    /// the OS natively), which would make any encryption unsafe.
-    pub fn encrypt(&self, account: &str, plaintext: &str) -> String {
-        self.try_encrypt(account, plaintext)
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Decrypts a value written by [`Keyring::encrypt`] for the same `account`, with the
-    /// current or any previous key.
+    /// Opens a value written by [`Keyring::seal`] for the same `field` and `account`, with
+    /// the current or any previous key.
     ///
     /// Errors: not in the stored format ([`DecryptError::Malformed`]); written with a key that
     /// is not configured ([`DecryptError::UnknownKey`]); modified, or stored under another
-    /// account ([`DecryptError::AuthenticationFailed`]).
-    pub fn decrypt(&self, account: &str, stored: &str) -> Result<String, DecryptError> {
+    /// account or field ([`DecryptError::AuthenticationFailed`]).
+    pub fn open(
+        &self,
+        field: SecretField,
+        account: &str,
+        stored: &str,
+    ) -> Result<Vec<u8>, DecryptError> {
         let (kid, body) = split_stored(stored)?;
         let body = STANDARD_LENIENT
             .decode(body)
@@ -366,27 +390,32 @@ impl Keyring {
             key_id: kid.to_owned(),
         })?;
         let (nonce, sealed) = body.split_at(NONCE_LEN);
-        let plain = key
-            .cipher
+        let aad = field.v1_aad(account);
+        key.cipher
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
                     msg: sealed,
-                    aad: account.as_bytes(),
+                    aad: aad.as_bytes(),
                 },
             )
-            .map_err(|_| DecryptError::AuthenticationFailed)?;
-        String::from_utf8(plain).map_err(|_| DecryptError::NotUtf8)
+            .map_err(|_| DecryptError::AuthenticationFailed)
     }
 
-    /// `true` when `stored` was written with one of the previous keys and should be
-    /// re-encrypted with the current one. `false` for the current key, for unknown key ids
-    /// (they cannot be decrypted) and for values not in the stored format.
-    pub fn needs_reencrypt(&self, stored: &str) -> bool {
-        match stored_key_id(stored) {
-            Some(kid) => kid != self.current.id && self.previous.iter().any(|k| k.id == kid),
-            None => false,
-        }
+    /// Like [`Keyring::open`], for fields that hold text.
+    pub fn open_text(
+        &self,
+        field: SecretField,
+        account: &str,
+        stored: &str,
+    ) -> Result<String, DecryptError> {
+        String::from_utf8(self.open(field, account, stored)?).map_err(|_| DecryptError::NotUtf8)
+    }
+
+    /// `true` when `stored` is in the current format under the current key: nothing for a
+    /// re-encryption to do.
+    pub fn is_current(&self, stored: &str) -> bool {
+        split_stored(stored).is_ok_and(|(kid, _)| kid == self.current.id)
     }
 
     /// A keyed fingerprint of `token` for `account`: lowercase hex (64 characters) of
@@ -438,6 +467,21 @@ mod tests {
         Keyring::from_base64(current, previous).unwrap()
     }
 
+    /// The access-token field, as text: what most tests seal and open.
+    trait AccessToken {
+        fn encrypt(&self, account: &str, plaintext: &str) -> String;
+        fn decrypt(&self, account: &str, stored: &str) -> Result<String, DecryptError>;
+    }
+
+    impl AccessToken for Keyring {
+        fn encrypt(&self, account: &str, plaintext: &str) -> String {
+            self.seal(SecretField::AccessToken, account, plaintext.as_bytes())
+        }
+        fn decrypt(&self, account: &str, stored: &str) -> Result<String, DecryptError> {
+            self.open_text(SecretField::AccessToken, account, stored)
+        }
+    }
+
     /// Swaps the payload of a stored value for a modified one.
     fn with_body(stored: &str, f: impl FnOnce(&mut Vec<u8>)) -> String {
         let (kid, body) = split_stored(stored).unwrap();
@@ -482,7 +526,6 @@ mod tests {
         let stored = k.encrypt("APEX_136189", "eyJ.tok.en");
         assert!(stored.starts_with("v1:782d6ef7:"), "{stored}");
         assert!(!stored.contains("eyJ.tok.en"));
-        assert_eq!(stored_key_id(&stored), Some("782d6ef7"));
         assert_eq!(k.decrypt("APEX_136189", &stored).unwrap(), "eyJ.tok.en");
         // Empty and unicode plaintexts too.
         for p in ["", "ünïcødé 账户 🔐", "a:b:c"] {
@@ -553,21 +596,21 @@ mod tests {
     }
 
     #[test]
-    fn previous_key_decrypts_and_needs_reencrypt() {
+    fn previous_key_decrypts_and_is_not_current() {
         let old = ring(KEY_A, &[]);
         let stored_old = old.encrypt("acct", "tok");
-        assert!(!old.needs_reencrypt(&stored_old));
+        assert!(old.is_current(&stored_old));
 
         let rotated = ring(KEY_B, &[KEY_A]);
         assert_eq!(rotated.previous_key_ids(), vec!["782d6ef7"]);
         assert_eq!(rotated.decrypt("acct", &stored_old).unwrap(), "tok");
-        assert!(rotated.needs_reencrypt(&stored_old));
+        assert!(!rotated.is_current(&stored_old));
 
         let stored_new = rotated.encrypt("acct", "tok");
         assert!(stored_new.starts_with(&format!("v1:{}:", rotated.current_key_id())));
-        assert!(!rotated.needs_reencrypt(&stored_new));
-        assert!(!rotated.needs_reencrypt("garbage"));
-        assert!(!rotated.needs_reencrypt("v1:00000000:AAAA"));
+        assert!(rotated.is_current(&stored_new));
+        assert!(!rotated.is_current("garbage"));
+        assert!(!rotated.is_current("v1:00000000:AAAA"));
     }
 
     #[test]
@@ -776,7 +819,7 @@ mod tests {
             let k = ring(KEY_A, &[]);
             let stored = k.encrypt(&account, &plaintext);
             prop_assert_eq!(k.decrypt(&account, &stored).unwrap(), plaintext);
-            prop_assert!(!k.needs_reencrypt(&stored));
+            prop_assert!(k.is_current(&stored));
         }
 
         #[test]

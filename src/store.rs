@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::config::Secret;
+use crate::domain::sealed::SealedToken;
 
 /// What went wrong talking to PostgREST; API errors keep PostgREST's `code` and `message`.
 #[derive(Debug, thiserror::Error)]
@@ -115,17 +116,49 @@ pub struct StatusFigures {
     pub active_accounts: Vec<String>,
 }
 
-/// One stored token row; `access_token` is ciphertext until the caller decrypts it.
+/// One stored token row: its secrets sealed (open them with [`SealedToken::open`]), its
+/// metadata without them.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(from = "StoredRow")]
 pub struct StoredToken {
     pub account_name: String,
     pub main_account: String,
     pub token_type: String,
-    pub access_token: String,
+    pub sealed: SealedToken,
     pub expires_at: Option<DateTime<Utc>>,
     pub is_active: bool,
     pub metadata: Value,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A token row as PostgREST sends it (the md token inside `metadata`).
+#[derive(Deserialize)]
+struct StoredRow {
+    account_name: String,
+    main_account: String,
+    token_type: String,
+    access_token: String,
+    expires_at: Option<DateTime<Utc>>,
+    is_active: bool,
+    metadata: Value,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<StoredRow> for StoredToken {
+    fn from(row: StoredRow) -> Self {
+        let mut metadata = row.metadata;
+        let sealed = SealedToken::from_row(row.access_token, &mut metadata);
+        StoredToken {
+            account_name: row.account_name,
+            main_account: row.main_account,
+            token_type: row.token_type,
+            sealed,
+            expires_at: row.expires_at,
+            is_active: row.is_active,
+            metadata,
+            updated_at: row.updated_at,
+        }
+    }
 }
 
 /// Filters for listing token metadata.
@@ -362,12 +395,32 @@ fn shape_error(e: &serde_json::Error) -> String {
     )
 }
 
-/// A stored ciphertext to re-encrypt, as read.
+/// A stored row to re-encrypt, as read: its secrets sealed, its metadata without them.
 #[derive(Debug, Clone, Deserialize)]
-pub struct SealedToken {
+#[serde(from = "SealedRow")]
+pub struct StoredSecrets {
     pub account_name: String,
-    pub access_token: String,
+    pub sealed: SealedToken,
     pub metadata: Value,
+}
+
+#[derive(Deserialize)]
+struct SealedRow {
+    account_name: String,
+    access_token: String,
+    metadata: Value,
+}
+
+impl From<SealedRow> for StoredSecrets {
+    fn from(row: SealedRow) -> Self {
+        let mut metadata = row.metadata;
+        let sealed = SealedToken::from_row(row.access_token, &mut metadata);
+        StoredSecrets {
+            account_name: row.account_name,
+            sealed,
+            metadata,
+        }
+    }
 }
 
 /// A re-encrypted row; applied only if `previous_access_token` is still what is stored.
@@ -388,7 +441,7 @@ impl Store {
         key_id: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<SealedToken>, StoreError> {
+    ) -> Result<Vec<StoredSecrets>, StoreError> {
         let mut query = self
             .api
             .from("tradovate_tokens")

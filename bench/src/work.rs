@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use token_manager::crypto::Keyring;
 use token_manager::domain::account::AccountName;
-use token_manager::jobs::sync::Candidate;
+use token_manager::domain::candidate::Candidate;
 use token_manager::store::{apply_sync_body, TokenRow};
 
 use crate::tokens::{self, Seed};
@@ -133,7 +133,11 @@ mod tests {
         let row = &work.rows[2];
         let opened = work
             .keyring
-            .decrypt(work.parsed[2].account().as_str(), &row.access_token)
+            .open_text(
+                token_manager::crypto::SecretField::AccessToken,
+                work.parsed[2].account().as_str(),
+                &row.access_token,
+            )
             .unwrap();
         assert!(!opened.is_empty() && work.seeds[2].value.contains(&opened));
         assert!(

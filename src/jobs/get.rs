@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use super::{JobError, Services};
 use crate::domain::account::AccountName;
-use crate::jobs::sync::md_aad;
 
 /// The get answer. Carries a plaintext token: send it with `Cache-Control: no-store`.
 #[derive(Debug, Clone, Serialize)]
@@ -46,37 +45,24 @@ pub async fn get(
     if row.expires_at.is_some_and(|at| at <= now) {
         return Err(JobError::Expired(row.account_name));
     }
-    let keyring = &services.config.keyring;
-    let decrypt_error = |source| JobError::Decrypt {
-        account: row.account_name.clone(),
-        source,
-    };
-    let token = keyring
-        .decrypt(&row.account_name, &row.access_token)
-        .map_err(decrypt_error)?;
-    let mut metadata = row.metadata.clone();
-    let md_access_token = match metadata
-        .as_object_mut()
-        .and_then(|m| m.remove("md_access_token"))
-    {
-        Some(Value::String(sealed)) => Some(
-            keyring
-                .decrypt(&md_aad(&row.account_name), &sealed)
-                .map_err(decrypt_error)?,
-        ),
-        _ => None,
-    };
+    let secrets = row
+        .sealed
+        .open(&services.config.keyring, &row.account_name)
+        .map_err(|source| JobError::Decrypt {
+            account: row.account_name.clone(),
+            source,
+        })?;
     Ok(TokenReport {
         success: true,
         account: row.account_name.clone(),
         main_account: row.main_account,
-        token,
+        token: secrets.access_token,
         token_type: row.token_type,
-        md_access_token,
+        md_access_token: secrets.md_access_token,
         expires_at: row.expires_at,
         expired: false,
         expires_in_seconds: row.expires_at.map(|at| (at - now).num_seconds()),
         updated_at: row.updated_at,
-        metadata,
+        metadata: row.metadata,
     })
 }

@@ -3,10 +3,8 @@
 //! fingerprint is recomputed too, so the next sync sees the tokens as unchanged.
 
 use serde::Serialize;
-use serde_json::{json, Value};
 
 use super::{JobError, Services, Trigger};
-use crate::jobs::sync::md_aad;
 use crate::store::ResealedToken;
 
 /// The re-encryption answer.
@@ -35,28 +33,18 @@ pub async fn reencrypt(services: &Services, trigger: Trigger) -> Result<Reencryp
         after = Some(last.account_name.clone());
         let full = page.len() == services.config.batch_size;
         let mut rows = Vec::with_capacity(page.len());
-        for sealed in page {
-            let account = sealed.account_name;
-            let Ok(token) = keyring.decrypt(&account, &sealed.access_token) else {
+        for row in page {
+            let account = row.account_name;
+            let Ok(secrets) = row.sealed.open(keyring, &account) else {
                 failed.push(account);
                 continue;
             };
-            let mut metadata = sealed.metadata;
-            if let Some(Value::String(md)) = metadata.get("md_access_token") {
-                match keyring.decrypt(&md_aad(&account), md) {
-                    Ok(md) => {
-                        metadata["md_access_token"] = json!(keyring.encrypt(&md_aad(&account), &md))
-                    }
-                    Err(_) => {
-                        failed.push(account);
-                        continue;
-                    }
-                }
-            }
+            let mut metadata = row.metadata;
+            let access_token = secrets.seal(keyring, &account).into_row(&mut metadata);
             rows.push(ResealedToken {
-                token_fingerprint: keyring.fingerprint(&account, &token),
-                access_token: keyring.encrypt(&account, &token),
-                previous_access_token: sealed.access_token,
+                token_fingerprint: keyring.fingerprint(&account, &secrets.access_token),
+                access_token,
+                previous_access_token: row.sealed.access_token,
                 key_id: key_id.clone(),
                 metadata,
                 account_name: account,

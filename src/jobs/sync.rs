@@ -7,14 +7,12 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{JobError, Services, Trigger};
-use crate::crypto::Keyring;
-use crate::domain::account::{main_account_for, AccountName, KeyType};
-use crate::domain::expiry::resolve_expiry;
-use crate::domain::token_value::{parse_token_value, SkipReason};
-use crate::store::{ExistingToken, TokenRow};
+use crate::domain::account::AccountName;
+use crate::domain::candidate::Candidate;
+use crate::store::ExistingToken;
 use crate::upstash::KeyValue;
 
 /// The Redis key holding the sync lock.
@@ -44,93 +42,6 @@ pub struct SyncReport {
     pub accounts: Vec<String>,
     pub run_id: String,
     pub duration_ms: i64,
-}
-
-/// A token read from Redis, parsed and ready to compare and store. Building one, its
-/// fingerprint and its sealed row is the sync's pure work (the benchmark times these).
-pub struct Candidate {
-    account: AccountName,
-    redis_key: String,
-    main_account: AccountName,
-    key_type: KeyType,
-    token: String,
-    md_token: Option<String>,
-    token_type: &'static str,
-    expires_at: Option<DateTime<Utc>>,
-    metadata: Value,
-}
-
-impl Candidate {
-    /// Parses the value of `redis_key` (which names `account`) with its PTTL; the error is the
-    /// reason it is skipped, never containing the value.
-    pub fn parse(
-        account: AccountName,
-        redis_key: String,
-        value: &[u8],
-        pttl_ms: i64,
-        now: DateTime<Utc>,
-    ) -> Result<Candidate, SkipReason> {
-        let value = parse_token_value(value)?;
-        let (expires_at, source) = resolve_expiry(&value, Some(pttl_ms), now);
-        let main_account = main_account_for(&account, value.main_account.as_deref());
-        let mut metadata = json!({
-            "redis_key": redis_key,
-            "expires_source": source.as_str(),
-            "value_format": value.format.as_str(),
-        });
-        if pttl_ms >= 0 {
-            metadata["redis_ttl_ms"] = json!(pttl_ms);
-        }
-        if let Some(user_id) = &value.user_id {
-            metadata["user_id"] = json!(user_id);
-        }
-        if let Some(name) = &value.name {
-            metadata["name"] = json!(name);
-        }
-        Ok(Candidate {
-            key_type: KeyType::classify(&account, &main_account, value.token_type),
-            account,
-            redis_key,
-            main_account,
-            token_type: value.token_type.as_str(),
-            expires_at,
-            metadata,
-            md_token: value.md_access_token,
-            token: value.access_token,
-        })
-    }
-
-    /// The account the token belongs to.
-    pub fn account(&self) -> &AccountName {
-        &self.account
-    }
-
-    /// The keyed fingerprint of the token, compared with the stored one.
-    pub fn fingerprint(&self, keyring: &Keyring) -> String {
-        keyring.fingerprint(self.account.as_str(), &self.token)
-    }
-
-    /// The row to upsert: the token (and market-data token) encrypted under the current key.
-    pub fn seal(&self, keyring: &Keyring, fingerprint: String) -> TokenRow {
-        let account = self.account.as_str();
-        let mut metadata = self.metadata.clone();
-        if let Some(md) = &self.md_token {
-            metadata["md_access_token"] = json!(keyring.encrypt(&md_aad(account), md));
-        }
-        TokenRow {
-            account_name: account.to_string(),
-            main_account: self.main_account.as_str().to_string(),
-            token_type: self.token_type.to_string(),
-            access_token: keyring.encrypt(account, &self.token),
-            token_length: self.token.chars().count(),
-            expires_at: self.expires_at,
-            metadata,
-            token_fingerprint: fingerprint,
-            key_id: keyring.current_key_id().to_string(),
-            redis_key: self.redis_key.clone(),
-            key_type: self.key_type.as_str().to_string(),
-        }
-    }
 }
 
 /// What Redis holds now.
@@ -214,7 +125,7 @@ async fn apply(
     for c in &snapshot.candidates {
         let fingerprint = c.fingerprint(keyring);
         if existing
-            .get(c.account.as_str())
+            .get(c.account().as_str())
             .is_some_and(|e| unchanged(e, c, &fingerprint, now))
         {
             continue;
@@ -239,7 +150,7 @@ async fn apply(
     let mut accounts: Vec<String> = snapshot
         .candidates
         .iter()
-        .map(|c| c.account.as_str().to_string())
+        .map(|c| c.account().as_str().to_string())
         .collect();
     accounts.sort();
     let synced = accounts.len();
@@ -335,23 +246,18 @@ async fn read_redis(services: &Services, now: DateTime<Utc>) -> Result<Snapshot,
 /// counts as unchanged while its token is expired: cleanup made it inactive, and rewriting it
 /// would only make it active again until the next cleanup.
 fn unchanged(stored: &ExistingToken, c: &Candidate, fingerprint: &str, now: DateTime<Utc>) -> bool {
-    let same_expiry = match (stored.expires_at, c.expires_at) {
+    let same_expiry = match (stored.expires_at, c.expires_at()) {
         (None, None) => true,
         (Some(a), Some(b)) => (a - b).num_seconds().abs() <= EXPIRY_TOLERANCE_SECONDS,
         _ => false,
     };
-    let expired = c.expires_at.is_some_and(|at| at <= now);
+    let expired = c.expires_at().is_some_and(|at| at <= now);
     (stored.is_active || expired)
         && stored.mapped
         && stored.fingerprint == fingerprint
-        && stored.main_account == c.main_account.as_str()
-        && stored.token_type == c.token_type
+        && stored.main_account == c.main_account().as_str()
+        && stored.token_type == c.token_type().as_str()
         && same_expiry
-}
-
-/// Associated data for an account's market-data token (distinct from its access token's).
-pub fn md_aad(account: &str) -> String {
-    format!("{account}#md")
 }
 
 /// A random id so only the run that took the lock releases it.

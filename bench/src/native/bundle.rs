@@ -149,7 +149,7 @@ mod tests {
         );
         assert_eq!(group("<&T as core::fmt::Debug>::fmt::h8"), "core");
         assert_eq!(
-            group("core::ptr::drop_in_place<token_manager::jobs::sync::Candidate>::h3"),
+            group("core::ptr::drop_in_place<token_manager::domain::candidate::Candidate>::h3"),
             "token_manager"
         );
         assert_eq!(
