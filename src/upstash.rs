@@ -78,8 +78,11 @@ pub enum UpstashError {
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyValue {
     pub key: String,
-    /// `None` when the key vanished between SCAN and GET.
+    /// `None` when the key vanished between SCAN and the read, or holds no string. At most
+    /// the read's byte limit: compare [`KeyValue::size`] before using it.
     pub value: Option<Vec<u8>>,
+    /// The value's full length in bytes (STRLEN), read in the same pipeline.
+    pub size: u64,
     /// Milliseconds to live as PTTL reports it: -1 no expiry, -2 missing.
     pub pttl_ms: i64,
 }
@@ -233,14 +236,17 @@ impl Upstash {
         }
     }
 
-    /// Every key matching `pattern` that `wanted` accepts, with its value and PTTL. Each
-    /// request is one pipeline holding the next SCAN page and MGET + PTTL for up to `batch`
-    /// keys found before, so P pages over N keys take about max(P, N / batch) + 1 requests.
+    /// Every key matching `pattern` that `wanted` accepts, with its value, size and PTTL. Each
+    /// request is one pipeline holding the next SCAN page and, for up to `batch` keys found
+    /// before, STRLEN + GETRANGE (at most `max_value` bytes) + PTTL, so P pages over N keys
+    /// take about max(P, N / batch) + 1 requests and no value larger than `max_value` is
+    /// ever transferred whole.
     pub async fn scan_values(
         &self,
         pattern: &str,
         count: usize,
         batch: usize,
+        max_value: usize,
         mut wanted: impl FnMut(&str) -> bool,
     ) -> Result<ScanValues, UpstashError> {
         let mut result = ScanValues::default();
@@ -249,17 +255,20 @@ impl Upstash {
         let mut pending = VecDeque::new();
         while cursor.is_some() || !pending.is_empty() {
             let fetch: Vec<String> = pending.drain(..pending.len().min(batch.max(1))).collect();
-            let mut commands = Vec::with_capacity(fetch.len() + 2);
+            let mut commands = Vec::with_capacity(3 * fetch.len() + 1);
             if let Some(cursor) = &cursor {
                 commands.push(scan_command(cursor, pattern, count));
             }
-            if !fetch.is_empty() {
-                commands.push(
-                    std::iter::once("MGET".to_string())
-                        .chain(fetch.iter().cloned())
-                        .collect(),
-                );
-                commands.extend(fetch.iter().map(|k| vec!["PTTL".to_string(), k.clone()]));
+            let last_byte = max_value.saturating_sub(1).to_string();
+            for key in &fetch {
+                commands.push(vec!["STRLEN".into(), key.clone()]);
+                commands.push(vec![
+                    "GETRANGE".into(),
+                    key.clone(),
+                    "0".into(),
+                    last_byte.clone(),
+                ]);
+                commands.push(vec!["PTTL".into(), key.clone()]);
             }
             let mut answers = self.pipeline(&commands).await?.into_iter();
             if cursor.is_some() {
@@ -345,39 +354,48 @@ fn parse_scan(reply: Reply) -> Result<(String, Vec<Vec<u8>>), UpstashError> {
     Ok((next, keys))
 }
 
-/// Pairs `keys` with the answers of `MGET keys…` followed by `PTTL key` for each key.
+/// Pairs `keys` with the answers of `STRLEN key`, `GETRANGE key 0 n`, `PTTL key` for each key.
+/// A key that holds no string (WRONGTYPE) or is gone (PTTL -2) has no value.
 fn read_values(
     keys: Vec<String>,
     mut answers: impl Iterator<Item = Result<Reply, String>>,
 ) -> Result<Vec<KeyValue>, UpstashError> {
-    let values = match answers.next() {
-        Some(Ok(Reply::Array(values))) if values.len() == keys.len() => values,
-        Some(Err(e)) => return Err(UpstashError::Command(e)),
-        Some(Ok(other)) => {
-            return Err(UpstashError::Protocol(format!(
-                "MGET of {} keys answered {}",
-                keys.len(),
-                other.describe()
-            )))
-        }
-        None => return Err(UpstashError::Protocol("MGET answer missing".into())),
+    let mut next = |command: &str| {
+        answers
+            .next()
+            .ok_or_else(|| UpstashError::Protocol(format!("{command} answer missing")))
     };
     keys.into_iter()
-        .zip(values)
-        .map(|(key, value)| {
-            let pttl = answers
-                .next()
-                .ok_or_else(|| UpstashError::Protocol("PTTL missing".into()))?;
-            let pttl = pttl.map_err(UpstashError::Command)?;
+        .map(|key| {
+            let (size, range, pttl) = (next("STRLEN")?, next("GETRANGE")?, next("PTTL")?);
+            let pttl_ms = pttl
+                .map_err(UpstashError::Command)?
+                .as_int()
+                .ok_or_else(|| UpstashError::Protocol("PTTL is not an integer".into()))?;
+            let (size, value) = match (size, range) {
+                (Ok(Reply::Int(size)), Ok(Reply::Bytes(bytes))) if pttl_ms != -2 => {
+                    (u64::try_from(size).unwrap_or(0), Some(bytes))
+                }
+                (Ok(Reply::Int(_)), Ok(Reply::Bytes(_))) => (0, None),
+                // WRONGTYPE: the key holds a hash, list, … and no string value.
+                (Err(_), Err(_)) => (0, None),
+                (size, range) => {
+                    let shape = |r: &Result<Reply, String>| match r {
+                        Ok(reply) => reply.describe(),
+                        Err(_) => "an error".into(),
+                    };
+                    return Err(UpstashError::Protocol(format!(
+                        "STRLEN and GETRANGE answered {} and {}",
+                        shape(&size),
+                        shape(&range)
+                    )));
+                }
+            };
             Ok(KeyValue {
                 key,
-                value: match value {
-                    Reply::Bytes(b) => Some(b),
-                    _ => None,
-                },
-                pttl_ms: pttl
-                    .as_int()
-                    .ok_or_else(|| UpstashError::Protocol("PTTL is not an integer".into()))?,
+                value,
+                size,
+                pttl_ms,
             })
         })
         .collect()
@@ -444,8 +462,13 @@ mod tests {
             Reply::Nil,
             Reply::Int(5),
         ]);
-        let answers = vec![Ok(reply.clone())].into_iter();
-        let err = read_values(vec!["token:A".into()], answers).unwrap_err();
+        // A STRLEN answered by an array holding the value: a reply of the wrong shape.
+        let answers = vec![
+            Ok(reply.clone()),
+            Ok(Reply::Bytes(secret.clone())),
+            Ok(Reply::Int(-1)),
+        ];
+        let err = read_values(vec!["token:A".into()], answers.into_iter()).unwrap_err();
         for text in [
             err.to_string(),
             format!("{err:?}"),
@@ -458,6 +481,7 @@ mod tests {
         let kv = KeyValue {
             key: "token:A".into(),
             value: Some(secret),
+            size: 33,
             pttl_ms: -1,
         };
         assert!(!format!("{kv:?}").contains("secret-token"));

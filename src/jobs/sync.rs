@@ -12,6 +12,7 @@ use serde_json::json;
 use super::{JobError, Services, Trigger};
 use crate::domain::account::AccountName;
 use crate::domain::candidate::Candidate;
+use crate::domain::token_value::{SkipReason, MAX_VALUE_BYTES};
 use crate::store::ExistingToken;
 use crate::upstash::KeyValue;
 
@@ -183,26 +184,32 @@ async fn read_redis(services: &Services, now: DateTime<Utc>) -> Result<Snapshot,
         let mut accounts: HashMap<String, AccountName> = HashMap::new();
         let scan = services
             .upstash
-            .scan_values(pattern, config.scan_count, config.batch_size, |key| {
-                let reason = match AccountName::from_redis_key(key, pattern) {
-                    Ok(account) => match first_key.get(account.as_str()) {
-                        Some(first) => {
-                            format!("account {account} is already stored from key {first}")
-                        }
-                        None => {
-                            first_key.insert(account.as_str().to_string(), key.to_string());
-                            accounts.insert(key.to_string(), account);
-                            return true;
-                        }
-                    },
-                    Err(e) => e.to_string(),
-                };
-                skipped.push(Skipped {
-                    redis_key: key.to_string(),
-                    reason,
-                });
-                false
-            })
+            .scan_values(
+                pattern,
+                config.scan_count,
+                config.batch_size,
+                MAX_VALUE_BYTES,
+                |key| {
+                    let reason = match AccountName::from_redis_key(key, pattern) {
+                        Ok(account) => match first_key.get(account.as_str()) {
+                            Some(first) => {
+                                format!("account {account} is already stored from key {first}")
+                            }
+                            None => {
+                                first_key.insert(account.as_str().to_string(), key.to_string());
+                                accounts.insert(key.to_string(), account);
+                                return true;
+                            }
+                        },
+                        Err(e) => e.to_string(),
+                    };
+                    skipped.push(Skipped {
+                        redis_key: key.to_string(),
+                        reason,
+                    });
+                    false
+                },
+            )
             .await?;
         skipped.extend(scan.unreadable.into_iter().map(|redis_key| Skipped {
             redis_key,
@@ -227,6 +234,17 @@ async fn read_redis(services: &Services, now: DateTime<Utc>) -> Result<Snapshot,
             continue;
         };
         present.insert(account.as_str().to_string());
+        // Only the first MAX_VALUE_BYTES were read: a longer value is skipped by its size.
+        if kv.size > MAX_VALUE_BYTES as u64 {
+            skipped.push(Skipped {
+                redis_key: kv.key,
+                reason: SkipReason::TooLarge {
+                    bytes: usize::try_from(kv.size).unwrap_or(usize::MAX),
+                }
+                .to_string(),
+            });
+            continue;
+        }
         match Candidate::parse(account, kv.key.clone(), &bytes, kv.pttl_ms, now) {
             Ok(candidate) => candidates.push(candidate),
             Err(reason) => skipped.push(Skipped {
