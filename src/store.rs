@@ -186,6 +186,30 @@ pub struct TokenSummary {
     pub last_synced_at: Option<DateTime<Utc>>,
 }
 
+/// A `sync_runs` row as the runs listing shows it: kind, trigger, outcome, times and counts.
+/// Never `details` (skipped key names); `error` is the job's own message, which never
+/// carries a token or a key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub kind: String,
+    pub trigger: String,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub tokens_seen: Option<i64>,
+    pub inserted: Option<i64>,
+    pub updated: Option<i64>,
+    pub unchanged: Option<i64>,
+    pub deactivated: Option<i64>,
+    pub skipped: Option<i64>,
+    pub cleaned: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// The columns the runs listing selects (`id` as `run_id`); never `details`.
+const RUN_COLUMNS: &str = "run_id:id,kind,trigger,status,started_at,finished_at,tokens_seen,inserted,updated,unchanged,deactivated,skipped,cleaned,error";
+
 /// The columns a listing selects: never `access_token` or `token_fingerprint`.
 const SUMMARY_COLUMNS: &str =
     "account_name,main_account,token_type,token_length,expires_at,is_active,created_at,updated_at,last_synced_at";
@@ -329,6 +353,19 @@ impl Store {
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| StoreError::Decode("no total in Content-Range".into()))?;
         Ok((rows, total))
+    }
+}
+
+impl Store {
+    /// The `limit` most recent runs of every kind, newest first.
+    pub async fn runs(&self, limit: usize) -> Result<Vec<RunSummary>, StoreError> {
+        let query = self
+            .api
+            .from("sync_runs")
+            .select(RUN_COLUMNS)
+            .order("started_at.desc,id")
+            .limit(limit.max(1));
+        self.send(query).await.map(|(rows, _)| rows)
     }
 }
 

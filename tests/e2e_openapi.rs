@@ -146,6 +146,10 @@ async fn every_answer_matches_the_document() {
     assert_eq!(cleanup["cleaned"], 1);
     check(&spec, "GET", "/token-manager?action=cleanup", admin, 200).await;
     check(&spec, "GET", "/v1/tokens/APEX_8200001", read, 410).await;
+    // Every run so far (syncs, cleanups, the re-encryption), with its counts.
+    let runs = check(&spec, "GET", "/v1/runs?limit=200", read, 200).await;
+    assert!(runs["runs"].as_array().unwrap().len() >= 5, "{runs}");
+    check(&spec, "GET", "/v1/runs?limit=201", read, 400).await;
 
     // A held sync lock answers 409.
     stack.set(token_manager::jobs::sync::LOCK_KEY, "someone-else");

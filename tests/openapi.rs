@@ -20,10 +20,11 @@ use token_manager::jobs::cleanup::CleanupReport;
 use token_manager::jobs::get::TokenReport;
 use token_manager::jobs::list::ListReport;
 use token_manager::jobs::reencrypt::ReencryptReport;
+use token_manager::jobs::runs::{Run, RunsReport};
 use token_manager::jobs::status::StatusReport;
 use token_manager::jobs::sync::{Skipped, SyncReport};
 use token_manager::jobs::JobError;
-use token_manager::store::{LastSync, RecentToken, StoreError, TokenSummary};
+use token_manager::store::{LastSync, RecentToken, RunSummary, StoreError, TokenSummary};
 use token_manager::upstash::UpstashError;
 
 const ADMIN_KEY: &str = "admin-key-for-openapi-tests-000000000000";
@@ -472,7 +473,7 @@ fn every_api_error_validates_against_its_status() {
         }
     }
     // ... and read-only routes do not claim what they cannot answer.
-    for template in ["/v1/status", "/v1/tokens"] {
+    for template in ["/v1/status", "/v1/tokens", "/v1/runs"] {
         for status in [403, 404, 409, 410] {
             assert!(
                 spec.response_schema_pointer(template, "get", status)
@@ -606,6 +607,48 @@ fn sample_reencrypt(failed: bool) -> ReencryptReport {
     }
 }
 
+fn sample_runs() -> RunsReport {
+    let sync = RunSummary {
+        run_id: RUN_ID.into(),
+        kind: "sync".into(),
+        trigger: "cron".into(),
+        status: "succeeded".into(),
+        started_at: at(9),
+        finished_at: Some(at(9) + Duration::milliseconds(420)),
+        tokens_seen: Some(22),
+        inserted: Some(0),
+        updated: Some(3),
+        unchanged: Some(19),
+        deactivated: Some(0),
+        skipped: Some(1),
+        cleaned: None,
+        error: None,
+    };
+    let failed = RunSummary {
+        status: "failed".into(),
+        trigger: "http".into(),
+        tokens_seen: None,
+        inserted: None,
+        updated: None,
+        unchanged: None,
+        deactivated: None,
+        skipped: None,
+        error: Some("Upstash Redis rejected the token; check UPSTASH_REDIS_REST_TOKEN".into()),
+        ..sync.clone()
+    };
+    let running = RunSummary {
+        kind: "cleanup".into(),
+        status: "running".into(),
+        finished_at: None,
+        ..failed.clone()
+    };
+    RunsReport {
+        success: true,
+        limit: 20,
+        runs: [sync, failed, running].into_iter().map(Run::from).collect(),
+    }
+}
+
 fn to_value(report: &impl Serialize) -> Value {
     serde_json::to_value(report).unwrap()
 }
@@ -628,6 +671,7 @@ fn sample_reports_validate_against_their_routes() {
         ("POST", "/v1/reencrypt", to_value(&sample_reencrypt(true))),
         ("GET", "/v1/tokens", to_value(&sample_list(0))),
         ("GET", "/v1/tokens", to_value(&sample_list(3))),
+        ("GET", "/v1/runs", to_value(&sample_runs())),
         (
             "GET",
             "/health",

@@ -60,6 +60,10 @@ async fn respond(
     now: DateTime<Utc>,
     log: &mut serde_json::Value,
 ) -> Result<Response, ApiError> {
+    // The status page's files (and `/` for a browser) are not API routes.
+    if let Some(page) = crate::dashboard::serve(req) {
+        return page;
+    }
     let (route, segment) = routes::find(req.uri().path())?;
     // Method names are compared as the Worker always did: ignoring ASCII case.
     let method = req.method().as_str();
@@ -138,6 +142,7 @@ async fn run(
         Action::List(query) => ok(&jobs::list::list(&services, &query, now).await?),
         Action::Cleanup => ok(&jobs::cleanup::cleanup(&services, Trigger::Http).await?),
         Action::Reencrypt => ok(&jobs::reencrypt::reencrypt(&services, Trigger::Http).await?),
+        Action::Runs(limit) => ok(&jobs::runs::runs(&services, limit).await?),
     })
 }
 

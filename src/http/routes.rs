@@ -87,6 +87,11 @@ pub static ROUTES: &[Route] = &[
         parse: |p| list_query(p).map(|q| Endpoint::Job(Action::List(q))),
     },
     Route {
+        path: "/v1/runs",
+        methods: GET,
+        parse: |p| runs_limit(p).map(|n| Endpoint::Job(Action::Runs(n))),
+    },
+    Route {
         path: "/v1/tokens/{account}",
         methods: GET,
         parse: |p| {
@@ -116,6 +121,8 @@ pub enum Action {
     List(ListQuery),
     Cleanup,
     Reencrypt,
+    /// The most recent runs, at most this many.
+    Runs(usize),
 }
 
 impl Action {
@@ -123,7 +130,7 @@ impl Action {
     pub fn scope(&self) -> Scope {
         match self {
             Action::Sync | Action::Cleanup | Action::Reencrypt => Scope::Admin,
-            Action::Status | Action::Get(_) | Action::List(_) => Scope::Read,
+            Action::Status | Action::Get(_) | Action::List(_) | Action::Runs(_) => Scope::Read,
         }
     }
 
@@ -136,6 +143,7 @@ impl Action {
             Action::List(_) => "list",
             Action::Cleanup => "cleanup",
             Action::Reencrypt => "reencrypt",
+            Action::Runs(_) => "runs",
         }
     }
 }
@@ -291,6 +299,25 @@ fn list_query(params: &Params) -> Result<ListQuery, ApiError> {
     Ok(query)
 }
 
+/// `?limit=` of the runs listing: 1 to [`crate::jobs::runs::MAX_LIMIT`], default
+/// [`crate::jobs::runs::DEFAULT_LIMIT`].
+fn runs_limit(params: &Params) -> Result<usize, ApiError> {
+    use crate::jobs::runs::{DEFAULT_LIMIT, MAX_LIMIT};
+    match params.get("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(value) => value
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| ApiError::BadRequest {
+                code: "invalid_query",
+                message: format!(
+                    "query parameter limit must be a whole number from 1 to {MAX_LIMIT}"
+                ),
+            }),
+    }
+}
+
 /// Seconds from `600`, `90s`, `10m`, `2h` or `1d`; `None` for anything else or an overflow.
 fn parse_duration(value: &str) -> Option<i64> {
     let (digits, unit) = match value.char_indices().last()? {
@@ -422,6 +449,24 @@ mod tests {
                     .status()
                     .as_u16(),
                 400,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn runs_limit_defaults_and_bounds() {
+        let limit = |u: &str| match endpoint(u) {
+            Ok(Endpoint::Job(Action::Runs(n))) => Ok(n),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.code()),
+        };
+        assert_eq!(limit("/v1/runs"), Ok(crate::jobs::runs::DEFAULT_LIMIT));
+        assert_eq!(limit("/v1/runs?limit=200"), Ok(200));
+        for bad in ["0", "201", "-1", "ten", ""] {
+            assert_eq!(
+                limit(&format!("/v1/runs?limit={bad}")),
+                Err("invalid_query"),
                 "{bad}"
             );
         }

@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod get;
 pub mod list;
 pub mod reencrypt;
+pub mod runs;
 pub mod status;
 pub mod sync;
 

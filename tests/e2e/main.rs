@@ -5,6 +5,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod dashboard;
+
 use chrono::{Duration, Utc};
 use support::{call_worker as call, demo_tokens, jwt, token_of, var, TestStack};
 

@@ -27,7 +27,13 @@ fn request(method: &str, path: &str, key: Option<&str>, body: &[u8]) -> Request 
 
 use crate::support::{demo_tokens, jwt, var, TestStack};
 
-async fn call(stack: &TestStack, method: &str, path: &str, key: Option<&str>) -> (u16, Value) {
+/// Calls the API natively with the test stack's configuration: status and JSON body.
+pub(crate) async fn call(
+    stack: &TestStack,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+) -> (u16, Value) {
     call_with(stack.config_with(&[]), method, path, key, b"").await
 }
 

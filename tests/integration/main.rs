@@ -9,4 +9,5 @@ mod jobs;
 mod reliability;
 mod rls;
 mod rotation;
+mod runs;
 mod seed_sql;

@@ -249,3 +249,41 @@ pub async fn call_worker(method: &str, path_and_query: &str, key: Option<&str>) 
         body,
     }
 }
+
+/// While alive, the test Redis refuses `SCAN` to the user upstash-local connects as, so every
+/// sync (and status) through Upstash fails with Redis's NOPERM error after the run has been
+/// recorded as started. Dropping it (also when a test panics) gives the permission back, so
+/// later tests on the shared stack are unaffected.
+pub struct ScanDenied {
+    redis: redis::Connection,
+}
+
+impl ScanDenied {
+    /// Takes `SCAN` away from Redis's default user.
+    pub fn start() -> Self {
+        let mut redis = redis::Client::open(var("TM_TEST_REDIS_URL"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("default")
+            .arg("-scan")
+            .exec(&mut redis)
+            .expect("ACL SETUSER default -scan");
+        Self { redis }
+    }
+}
+
+impl Drop for ScanDenied {
+    fn drop(&mut self) {
+        let restored = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("default")
+            .arg("+@all")
+            .exec(&mut self.redis);
+        if let Err(e) = restored {
+            eprintln!("could not give SCAN back to Redis's default user: {e}");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Runs: the most recent `sync_runs` rows (sync, cleanup, re-encryption, restore, renewal),
+//! newest first, with their duration. Never a token, a key or the skipped keys' details.
+
+use serde::Serialize;
+
+use super::{JobError, Services};
+use crate::store::RunSummary;
+
+/// Runs a listing returns unless `limit` says otherwise.
+pub const DEFAULT_LIMIT: usize = 20;
+/// Most runs one listing returns.
+pub const MAX_LIMIT: usize = 200;
+
+/// One run as the listing answers it: the stored row plus its duration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    #[serde(flatten)]
+    pub row: RunSummary,
+    /// `finished_at - started_at` in milliseconds; `None` while the run is running.
+    pub duration_ms: Option<i64>,
+}
+
+impl From<RunSummary> for Run {
+    fn from(row: RunSummary) -> Self {
+        let duration_ms = row
+            .finished_at
+            .map(|finished| (finished - row.started_at).num_milliseconds().max(0));
+        Self { row, duration_ms }
+    }
+}
+
+/// The runs answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunsReport {
+    pub success: bool,
+    pub limit: usize,
+    pub runs: Vec<Run>,
+}
+
+/// The `limit` (1..=[`MAX_LIMIT`]) most recent runs, newest first.
+pub async fn runs(services: &Services, limit: usize) -> Result<RunsReport, JobError> {
+    let limit = limit.clamp(1, MAX_LIMIT);
+    let rows = services.store.runs(limit).await?;
+    Ok(RunsReport {
+        success: true,
+        limit,
+        runs: rows.into_iter().map(Run::from).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone, Utc};
+
+    fn row(finished_after_ms: Option<i64>) -> RunSummary {
+        let started_at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        RunSummary {
+            run_id: "r".into(),
+            kind: "sync".into(),
+            trigger: "cron".into(),
+            status: "succeeded".into(),
+            started_at,
+            finished_at: finished_after_ms.map(|ms| started_at + Duration::milliseconds(ms)),
+            tokens_seen: Some(22),
+            inserted: None,
+            updated: None,
+            unchanged: None,
+            deactivated: None,
+            skipped: None,
+            cleaned: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn duration_is_finished_minus_started_and_none_while_running() {
+        assert_eq!(Run::from(row(Some(1234))).duration_ms, Some(1234));
+        assert_eq!(Run::from(row(None)).duration_ms, None);
+        // A clock step backwards never shows a negative duration.
+        assert_eq!(Run::from(row(Some(-5))).duration_ms, Some(0));
+        let json = serde_json::to_value(Run::from(row(Some(7)))).unwrap();
+        assert_eq!(
+            (json["run_id"].as_str(), json["duration_ms"].as_i64()),
+            (Some("r"), Some(7))
+        );
+    }
+}
