@@ -9,6 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+pub use api_model::{LastSync, RecentToken, TokenSummary};
+
 use crate::config::Secret;
 use crate::domain::sealed::SealedToken;
 
@@ -83,27 +85,6 @@ pub struct Cleaned {
     pub cleaned: u64,
 }
 
-/// The last sync run, as status shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LastSync {
-    pub run_id: String,
-    pub trigger: String,
-    pub status: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub tokens_synced: Option<i64>,
-    pub error: Option<String>,
-}
-
-/// A token's metadata for listings: never the token.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RecentToken {
-    pub account_name: String,
-    pub main_account: String,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub is_active: bool,
-}
-
 /// Supabase's side of the status figures.
 #[derive(Debug, Clone, Deserialize)]
 pub struct StatusFigures {
@@ -170,20 +151,6 @@ pub struct ListFilter {
     pub expires_before: Option<DateTime<Utc>>,
     pub limit: usize,
     pub offset: usize,
-}
-
-/// A row of the token listing: metadata only.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TokenSummary {
-    pub account_name: String,
-    pub main_account: String,
-    pub token_type: String,
-    pub token_length: i64,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub is_active: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub last_synced_at: Option<DateTime<Utc>>,
 }
 
 /// A `sync_runs` row as the runs listing shows it: kind, trigger, outcome, times and counts.

@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 
 use http::{Method, StatusCode};
-use serde_json::json;
 
 use crate::config::ConfigError;
 use crate::jobs::JobError;
@@ -89,7 +88,8 @@ impl ApiError {
     /// The JSON body: `{"error": {"code", "message"}}`.
     pub fn body(&self) -> String {
         let (_, code, message) = self.parts();
-        json!({ "error": { "code": code, "message": message } }).to_string()
+        let body = api_model::ErrorBody::new(code, message);
+        serde_json::to_string(&body).expect("an error body serialises")
     }
 
     /// The `Allow` header value of a 405.

@@ -87,9 +87,7 @@ async fn respond(
     }
     let action = match route.endpoint(&params) {
         Ok(Endpoint::Health) => {
-            let health = json!({
-                "status": "ok", "service": "token-manager", "version": env!("CARGO_PKG_VERSION"),
-            });
+            let health = api_model::HealthReport::ok(env!("CARGO_PKG_VERSION"));
             return Ok(ok(&health));
         }
         Ok(Endpoint::OpenApi) => return Ok(json_response(StatusCode::OK, OPENAPI_JSON.into())),

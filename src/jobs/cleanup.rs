@@ -1,17 +1,8 @@
 //! Cleanup: every active token past its `expires_at` becomes inactive; the run is recorded.
 
-use serde::Serialize;
-
 use super::{JobError, Services, Trigger};
 
-/// The cleanup answer, with the seed's fields.
-#[derive(Debug, Clone, Serialize)]
-pub struct CleanupReport {
-    pub success: bool,
-    pub cleaned: u64,
-    pub message: String,
-    pub run_id: String,
-}
+pub use api_model::CleanupReport;
 
 /// Marks expired tokens inactive in one round trip. Running it twice cleans once.
 pub async fn cleanup(services: &Services, trigger: Trigger) -> Result<CleanupReport, JobError> {

@@ -2,27 +2,11 @@
 //! [`JobError::UnknownAccount`]; expired or inactive tokens are refused without the token.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::Value;
 
 use super::{JobError, Services};
 use crate::domain::account::AccountName;
 
-/// The get answer. Carries a plaintext token: send it with `Cache-Control: no-store`.
-#[derive(Debug, Clone, Serialize)]
-pub struct TokenReport {
-    pub success: bool,
-    pub account: String,
-    pub main_account: String,
-    pub token: String,
-    pub token_type: String,
-    pub md_access_token: Option<String>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub expired: bool,
-    pub expires_in_seconds: Option<i64>,
-    pub updated_at: DateTime<Utc>,
-    pub metadata: Value,
-}
+pub use api_model::TokenReport;
 
 /// Looks `account` up by exact name and decrypts its token if it is active and unexpired.
 pub async fn get(

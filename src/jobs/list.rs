@@ -1,10 +1,10 @@
 //! List: token metadata filtered by main account, state and expiry. Never a token.
 
-use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
-
 use super::{JobError, Services};
-use crate::store::{ListFilter, TokenSummary};
+use crate::store::ListFilter;
+use chrono::{DateTime, Duration, Utc};
+
+pub use api_model::ListReport;
 
 /// Most rows one listing returns.
 pub const MAX_LIMIT: usize = 1000;
@@ -20,16 +20,6 @@ pub struct ListQuery {
     pub expiring_within_seconds: Option<i64>,
     pub limit: usize,
     pub offset: usize,
-}
-
-/// The list answer.
-#[derive(Debug, Clone, Serialize)]
-pub struct ListReport {
-    pub success: bool,
-    pub count: u64,
-    pub limit: usize,
-    pub offset: usize,
-    pub tokens: Vec<TokenSummary>,
 }
 
 /// Lists token metadata matching `query`, with the total count of matches.

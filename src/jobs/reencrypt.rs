@@ -2,22 +2,10 @@
 //! decrypted with a previous key and written again under the current one, in batches. The
 //! fingerprint is recomputed too, so the next sync sees the tokens as unchanged.
 
-use serde::Serialize;
-
 use super::{JobError, Services, Trigger};
 use crate::store::ResealedToken;
 
-/// The re-encryption answer.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReencryptReport {
-    pub success: bool,
-    pub message: String,
-    pub reencrypted: u64,
-    pub key_id: String,
-    /// Accounts whose token no configured key decrypts (left as they are).
-    pub failed: Vec<String>,
-    pub run_id: String,
-}
+pub use api_model::ReencryptReport;
 
 /// Re-encrypts every row under the current key; rows no key can open are reported, not lost.
 pub async fn reencrypt(services: &Services, trigger: Trigger) -> Result<ReencryptReport, JobError> {

@@ -3,31 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-
 use super::{JobError, Services};
 use crate::domain::account::AccountName;
-use crate::store::{LastSync, RecentToken};
+
+pub use api_model::StatusReport;
 
 /// How many recent tokens status lists.
 pub const RECENT_TOKENS: usize = 10;
-
-/// The status answer.
-#[derive(Debug, Clone, Serialize)]
-pub struct StatusReport {
-    pub success: bool,
-    pub supabase_tokens: u64,
-    pub active_tokens: u64,
-    pub redis_tokens: usize,
-    /// True whenever Redis holds a token key Supabase has no active token for, or the reverse.
-    pub sync_needed: bool,
-    pub last_updated: Option<DateTime<Utc>>,
-    pub last_sync: Option<LastSync>,
-    pub expiring_soon: u64,
-    pub expiring_within_seconds: i64,
-    pub recent_tokens: Vec<RecentToken>,
-}
 
 /// Reads Redis's key set and Supabase's figures concurrently and compares them.
 pub async fn status(services: &Services) -> Result<StatusReport, JobError> {

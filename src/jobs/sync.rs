@@ -6,7 +6,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
 
 use super::{JobError, Services, Trigger};
@@ -21,29 +20,7 @@ pub const LOCK_KEY: &str = "token-manager:sync-lock";
 /// Stored expiries closer than this are the same (a TTL-derived expiry drifts by latency).
 const EXPIRY_TOLERANCE_SECONDS: i64 = 30;
 
-/// A Redis key that was not synced, and why. Never carries the value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Skipped {
-    pub redis_key: String,
-    pub reason: String,
-}
-
-/// The sync answer: the seed's fields plus what changed.
-#[derive(Debug, Clone, Serialize)]
-pub struct SyncReport {
-    pub success: bool,
-    pub message: String,
-    pub tokens_synced: usize,
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: usize,
-    pub deactivated: u64,
-    pub skipped: Vec<Skipped>,
-    pub key_mappings: usize,
-    pub accounts: Vec<String>,
-    pub run_id: String,
-    pub duration_ms: i64,
-}
+pub use api_model::{Skipped, SyncReport};
 
 /// What Redis holds now.
 struct Snapshot {

@@ -1,0 +1,61 @@
+//! `GET /v1/status` (and `?action=status`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The last sync run, as status shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastSync {
+    /// The run's id in `sync_runs`.
+    pub run_id: String,
+    /// `http` or `cron`.
+    pub trigger: String,
+    /// `running`, `succeeded` or `failed`.
+    pub status: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended; `None` while running.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Tokens it synced, once finished.
+    pub tokens_synced: Option<i64>,
+    /// Why it failed; never a token or a key.
+    pub error: Option<String>,
+}
+
+/// A token's metadata for status's recent list: never the token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentToken {
+    /// The account.
+    pub account_name: String,
+    /// Its main account (the Apex rule, or the value's `main_account`).
+    pub main_account: String,
+    /// When the token expires, if known.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Whether the token is active.
+    pub is_active: bool,
+}
+
+/// The status answer: the seed's figures plus the last sync and expiry counts. Never a token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Always `true` on a 200.
+    pub success: bool,
+    /// Rows in `tradovate_tokens`.
+    pub supabase_tokens: u64,
+    /// Active rows.
+    pub active_tokens: u64,
+    /// Token keys in Redis.
+    pub redis_tokens: usize,
+    /// True whenever Redis holds a token key Supabase has no active token for, or the reverse.
+    pub sync_needed: bool,
+    /// The newest `updated_at`, if any row exists.
+    pub last_updated: Option<DateTime<Utc>>,
+    /// The last sync run; `None` (null) before the first.
+    pub last_sync: Option<LastSync>,
+    /// Active tokens expiring within `expiring_within_seconds`.
+    pub expiring_soon: u64,
+    /// The window of `expiring_soon` (`EXPIRING_SOON_MINUTES`).
+    pub expiring_within_seconds: i64,
+    /// The most recently updated tokens, newest first.
+    pub recent_tokens: Vec<RecentToken>,
+}
