@@ -1,28 +1,34 @@
-//! One tokenctl run: resolve configuration, call the API, print the answer, pick the exit code.
+//! One tokenctl run: resolve configuration, call the API, read its answer through the
+//! Worker's own types (`api_model`), print it, pick the exit code.
 
-use std::collections::HashMap;
 use std::io::Write;
 
-use serde_json::{Map, Value};
+use api_model::{CleanupReport, HealthReport, ListReport, StatusReport, SyncReport, TokenReport};
+use serde::de::DeserializeOwned;
 
 use crate::cli::{Cli, Command};
 use crate::client::{validate_account, Call, Client, ListFilter, Response};
-use crate::config::{resolve, Overrides};
+use crate::config::{resolve, DotEnv, Overrides, Surroundings};
 use crate::error::{cut, CliError, EXIT_OK};
-use crate::model::{Cleanup, Health, Status, SyncReport, TokenInfo, TokenList};
-use crate::render::{self, Style};
+use crate::render;
 use crate::spinner::Spinner;
 
 /// What a run needs from its surroundings, so tests can supply their own.
 pub struct Context<'a> {
     /// Looks up a process environment variable.
     pub env: &'a dyn Fn(&str) -> Option<String>,
-    /// The content of `./.env` (empty when there is none).
-    pub dotenv: HashMap<String, String>,
-    /// Whether stdout is a terminal (colour; trailing newline after `--json`).
+    /// `./.env` (empty when there is none).
+    pub dotenv: DotEnv,
+    /// Reads all of standard input (`--api-key-file -`).
+    pub stdin: &'a dyn Fn() -> std::io::Result<String>,
+    /// Whether stdout is a terminal (trailing newline after `--json`).
     pub stdout_is_terminal: bool,
-    /// Whether stderr is a terminal (colour of errors; spinner).
+    /// Whether stderr is a terminal (spinner).
     pub stderr_is_terminal: bool,
+    /// Whether stdout shows colour (anstream's choice: a terminal, no `--no-color`/`NO_COLOR`).
+    pub stdout_color: bool,
+    /// Whether stderr shows colour.
+    pub stderr_color: bool,
 }
 
 /// The API call a command makes.
@@ -48,21 +54,24 @@ pub fn call_for(command: &Command) -> Result<Call, CliError> {
     })
 }
 
+/// Writes `text` to a stream, without its colour codes unless the stream shows colour.
+fn styled(text: &str, color: bool) -> String {
+    if color {
+        text.to_string()
+    } else {
+        render::plain(text)
+    }
+}
+
 /// Runs a parsed command line, writing the answer to `out`, and returns the exit code.
-/// Errors go to `err` as one line; a closed stdout pipe (`| head`) ends quietly with 0.
+/// Warnings and errors go to `err`; a closed stdout pipe (`| head`) ends quietly with 0.
 pub fn run(cli: &Cli, ctx: &Context<'_>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let no_color_env = (ctx.env)("NO_COLOR");
-    let err_style = Style::detect(
-        ctx.stderr_is_terminal,
-        cli.no_color,
-        no_color_env.as_deref(),
-    );
-    match execute(cli, ctx, out) {
+    match execute(cli, ctx, out, err) {
         Ok(()) => EXIT_OK,
         Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
         Err(e) => {
             let _ = out.flush();
-            let _ = err.write_all(render::error(&e, err_style).as_bytes());
+            let _ = err.write_all(styled(&render::error(&e), ctx.stderr_color).as_bytes());
             let _ = err.flush();
             e.exit_code()
         }
@@ -75,75 +84,124 @@ fn write(out: &mut dyn Write, bytes: &[u8]) -> Result<(), CliError> {
         .map_err(CliError::Output)
 }
 
-fn as_object(resp: &Response) -> Result<Map<String, Value>, CliError> {
-    match serde_json::from_slice::<Value>(&resp.body) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(CliError::Unexpected(format!(
-            "HTTP {} but the body is not a JSON object: {:?}",
-            resp.status,
-            cut(String::from_utf8_lossy(&resp.body).trim(), 200)
-        ))),
-    }
+/// A 2xx answer read as the Worker's report. The message names what is wrong (a missing
+/// field, a wrong type, not JSON) but never repeats a value: a token answer carries a token.
+fn read<T: DeserializeOwned>(resp: &Response, what: &str) -> Result<T, CliError> {
+    serde_json::from_slice(&resp.body).map_err(|e| {
+        let text = String::from_utf8_lossy(&resp.body);
+        let looks_like_json = text.trim_start().starts_with(['{', '[']);
+        let why = match e.classify() {
+            serde_json::error::Category::Data => {
+                let msg = e.to_string();
+                match msg.find("missing field") {
+                    Some(i) => msg[i..].split(" at line").next().unwrap_or("").to_string(),
+                    None => format!(
+                        "a field has another type (line {}, column {})",
+                        e.line(),
+                        e.column()
+                    ),
+                }
+            }
+            _ if looks_like_json => format!(
+                "it is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+            _ => format!("it is not JSON: {:?}", cut(text.trim(), 200)),
+        };
+        CliError::Unexpected(format!(
+            "HTTP {} but the body is not {what}: {why}; is --url the token-manager Worker, \
+             and is tokenctl as new as it?",
+            resp.status
+        ))
+    })
 }
 
-/// Checks a 2xx answer for a reported failure (`success: false`, unhealthy).
-fn reported_failure(call: &Call, body: &Map<String, Value>) -> Option<CliError> {
-    let message = || {
-        body.get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("no message")
-            .to_string()
-    };
-    match call {
-        Call::Sync | Call::Cleanup
-            if body.get("success").and_then(Value::as_bool) == Some(false) =>
-        {
-            Some(CliError::Failed(format!(
-                "{} failed: {}",
-                call.name(),
-                message()
-            )))
+/// A 2xx answer, read.
+enum Answer {
+    Sync(SyncReport),
+    Status(StatusReport),
+    Token(TokenReport),
+    List(ListReport),
+    Cleanup(CleanupReport),
+    Health(HealthReport),
+}
+
+impl Answer {
+    fn read(call: &Call, resp: &Response) -> Result<Self, CliError> {
+        Ok(match call {
+            Call::Sync => Answer::Sync(read(resp, "a sync report")?),
+            Call::Status => Answer::Status(read(resp, "a status report")?),
+            Call::Get(_) => Answer::Token(read(resp, "a token answer")?),
+            Call::List(_) => Answer::List(read(resp, "a token listing")?),
+            Call::Cleanup => Answer::Cleanup(read(resp, "a cleanup report")?),
+            Call::Health => Answer::Health(read(resp, "a health answer")?),
+        })
+    }
+
+    fn render(&self) -> String {
+        match self {
+            Answer::Sync(r) => render::sync(r),
+            Answer::Status(s) => render::status(s),
+            Answer::Token(t) => render::token(t),
+            Answer::List(l) => render::list(l),
+            Answer::Cleanup(c) => render::cleanup(c),
+            Answer::Health(h) => render::health(h),
         }
-        Call::Health => match body.get("status").and_then(Value::as_str) {
-            Some("ok") => None,
-            Some(s) => Some(CliError::Failed(format!("the Worker reports status {s:?}"))),
-            None => Some(CliError::Failed(
-                "the Worker's health answer has no status".into(),
-            )),
-        },
-        _ => None,
+    }
+
+    /// A 2xx answer that reports failure (`success: false`, unhealthy).
+    fn failure(&self) -> Option<CliError> {
+        match self {
+            Answer::Sync(r) if !r.success => {
+                Some(CliError::Failed(format!("sync failed: {}", r.message)))
+            }
+            Answer::Cleanup(c) if !c.success => {
+                Some(CliError::Failed(format!("cleanup failed: {}", c.message)))
+            }
+            Answer::Health(h) if h.status != "ok" => Some(CliError::Failed(format!(
+                "the Worker reports status {:?}",
+                h.status
+            ))),
+            _ => None,
+        }
     }
 }
 
-fn execute(cli: &Cli, ctx: &Context<'_>, out: &mut dyn Write) -> Result<(), CliError> {
+fn execute(
+    cli: &Cli,
+    ctx: &Context<'_>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), CliError> {
     let call = call_for(&cli.command)?;
     let overrides = Overrides {
         url: cli.url.clone(),
         api_key: cli.api_key.clone(),
+        api_key_file: cli.api_key_file.clone(),
+        insecure: cli.insecure,
     };
-    let settings = resolve(
-        &overrides,
-        ctx.env,
-        &ctx.dotenv,
-        call.needs_key().then(|| call.name()),
-    )?;
+    let around = Surroundings {
+        env: ctx.env,
+        dotenv: &ctx.dotenv,
+        stdin: ctx.stdin,
+    };
+    let settings = resolve(&overrides, &around, call.needs_key().then(|| call.name()))?;
+    for w in &settings.warnings {
+        let _ = err.write_all(styled(&render::warning(w), ctx.stderr_color).as_bytes());
+    }
     let client = Client::new(&settings, cli.timeout)?;
 
     let raw = matches!(cli.command, Command::Get { raw: true, .. });
     let human = !raw && !cli.json;
-    let no_color_env = (ctx.env)("NO_COLOR");
-    let st = Style::detect(
-        ctx.stdout_is_terminal,
-        cli.no_color,
-        no_color_env.as_deref(),
-    );
+    let show = |text: &str| styled(text, ctx.stdout_color);
 
     if human {
-        let mut pre = render::header(st);
+        let mut pre = render::header();
         if call == Call::Sync {
-            pre.push_str(&render::sync_preamble(st));
+            pre.push_str(&render::sync_preamble());
         }
-        write(out, pre.as_bytes())?;
+        write(out, show(&pre).as_bytes())?;
     }
 
     let spinner = Spinner::start(call.spinner_label(), ctx.stderr_is_terminal);
@@ -165,12 +223,11 @@ fn execute(cli: &Cli, ctx: &Context<'_>, out: &mut dyn Write) -> Result<(), CliE
     };
 
     if raw {
-        let info = TokenInfo::from_json(&as_object(&resp)?);
-        let token = info
-            .token
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| CliError::Unexpected("the answer has no token".into()))?;
-        return write(out, format!("{token}\n").as_bytes());
+        let token: TokenReport = read(&resp, "a token answer")?;
+        if token.token.is_empty() {
+            return Err(CliError::Unexpected("the answer has an empty token".into()));
+        }
+        return write(out, format!("{}\n", token.token).as_bytes());
     }
 
     if cli.json {
@@ -179,23 +236,15 @@ fn execute(cli: &Cli, ctx: &Context<'_>, out: &mut dyn Write) -> Result<(), CliE
             write(out, b"\n")?;
         }
         // A script still learns about a reported failure from the exit code.
-        return match serde_json::from_slice::<Value>(&resp.body) {
-            Ok(Value::Object(m)) => reported_failure(&call, &m).map_or(Ok(()), Err),
-            _ => Ok(()),
-        };
+        return Answer::read(&call, &resp)
+            .ok()
+            .and_then(|a| a.failure())
+            .map_or(Ok(()), Err);
     }
 
-    let body = as_object(&resp)?;
-    let text = match &call {
-        Call::Sync => render::sync(&SyncReport::from_json(&body), st),
-        Call::Status => render::status(&Status::from_json(&body), st),
-        Call::Get(_) => render::token(&TokenInfo::from_json(&body), st),
-        Call::List(_) => render::list(&TokenList::from_json(&body), st),
-        Call::Cleanup => render::cleanup(&Cleanup::from_json(&body), st),
-        Call::Health => render::health(&Health::from_json(&body), st),
-    };
-    write(out, text.as_bytes())?;
-    reported_failure(&call, &body).map_or(Ok(()), Err)
+    let answer = Answer::read(&call, &resp)?;
+    write(out, show(&answer.render()).as_bytes())?;
+    answer.failure().map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
@@ -203,6 +252,7 @@ mod tests {
     //! Whole runs against a canned HTTP server on 127.0.0.1, checking bytes out and exit codes.
     use super::*;
     use clap::Parser;
+    use std::collections::HashMap;
     use std::io::{BufRead, BufReader, Read};
     use std::net::TcpListener;
     use std::sync::{Arc, Mutex};
@@ -256,6 +306,10 @@ mod tests {
         Canned { url, seen }
     }
 
+    fn no_stdin() -> std::io::Result<String> {
+        Err(std::io::Error::other("no standard input in this test"))
+    }
+
     fn run_args(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         let cli =
             Cli::try_parse_from(std::iter::once("tokenctl").chain(args.iter().copied())).unwrap();
@@ -266,9 +320,12 @@ mod tests {
         let lookup = move |k: &str| env.get(k).cloned();
         let ctx = Context {
             env: &lookup,
-            dotenv: HashMap::new(),
+            dotenv: DotEnv::default(),
+            stdin: &no_stdin,
             stdout_is_terminal: false,
             stderr_is_terminal: false,
+            stdout_color: false,
+            stderr_color: false,
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = run(&cli, &ctx, &mut out, &mut err);
@@ -280,11 +337,13 @@ mod tests {
     }
 
     const KEY: &str = "secret-admin-key-123";
+    const KEY_WARNING: &str = "⚠️ warning: --api-key puts the key in the process list";
+
+    const SYNC_BODY: &str = r#"{"success":true,"message":"Synced 1 tokens from Redis to Supabase","tokens_synced":1,"inserted":1,"updated":0,"unchanged":0,"deactivated":0,"skipped":[],"key_mappings":1,"accounts":["APEX_136189"],"run_id":"r1","duration_ms":12}"#;
 
     #[test]
     fn sync_human_sends_post_with_bearer_key() {
-        let body = r#"{"success":true,"message":"Synced 1 tokens from Redis to Supabase","tokens_synced":1,"key_mappings":1,"accounts":["APEX_136189"]}"#;
-        let s = serve(vec![(200, body)]);
+        let s = serve(vec![(200, SYNC_BODY)]);
         let (code, out, err) = run_args(&["--url", &s.url, "--api-key", KEY, "sync"], &[]);
         assert_eq!(code, 0, "{err}");
         assert_eq!(
@@ -293,9 +352,12 @@ mod tests {
              ============================================================\n\
              🔄 Syncing tokens from Redis to Supabase...\n\
              ✅ Sync successful: Synced 1 tokens from Redis to Supabase\n\
-             📊 Tokens synced: 1\n🔑 Key mappings: 1\n🏦 Accounts synced:\n   • APEX_136189\n"
+             📊 Tokens synced: 1\n   Inserted: 1 | Updated: 0 | Unchanged: 0 | Deactivated: 0\n\
+             🔑 Key mappings: 1\n🏦 Accounts synced:\n   • APEX_136189\n🆔 Run: r1 (12 ms)\n"
         );
-        assert!(err.is_empty());
+        // --api-key works, with a warning on stderr.
+        assert!(err.starts_with(KEY_WARNING), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
         let head = s.seen.lock().unwrap()[0].clone();
         assert!(head.starts_with("POST /v1/sync HTTP/1.1\r\n"), "{head}");
         assert!(head
@@ -321,7 +383,7 @@ mod tests {
 
     #[test]
     fn get_raw_prints_only_the_token() {
-        let body = r#"{"account":"APEX_136189","token":"eyJ.abc.def","expired":false}"#;
+        let body = r#"{"success":true,"account":"APEX_136189","main_account":"APEX_136189","token":"eyJ.abc.def","token_type":"bearer","md_access_token":null,"expires_at":null,"expired":false,"expires_in_seconds":null,"updated_at":"2025-10-17T13:45:00Z","metadata":{}}"#;
         let s = serve(vec![(200, body)]);
         let (code, out, err) = run_args(
             &[
@@ -336,7 +398,8 @@ mod tests {
             ],
             &[],
         );
-        assert_eq!((code, out.as_str(), err.as_str()), (0, "eyJ.abc.def\n", ""));
+        assert_eq!((code, out.as_str()), (0, "eyJ.abc.def\n"));
+        assert!(err.starts_with(KEY_WARNING), "{err}");
         assert!(s.seen.lock().unwrap()[0].starts_with("GET /v1/tokens/APEX_136189 "));
     }
 
@@ -345,8 +408,8 @@ mod tests {
         let gone = r#"{"error":{"code":"token_expired","message":"Token for CLI_X expired"}}"#;
         let s = serve(vec![(410, gone), (410, gone)]);
         let (code, out, err) = run_args(
-            &["--url", &s.url, "--api-key", KEY, "get", "CLI_X", "--raw"],
-            &[],
+            &["--url", &s.url, "get", "CLI_X", "--raw"],
+            &[("TOKEN_MANAGER_API_KEY", KEY)],
         );
         assert_eq!(code, 1);
         assert_eq!(out, "");
@@ -371,14 +434,26 @@ mod tests {
         )]);
         let (code, out, err) = run_args(&["--url", &s.url, "--api-key", KEY, "status"], &[]);
         assert_eq!(code, 1);
-        assert!(err.starts_with("❌ API error 401 (unauthorized): Missing or unknown API key"));
+        assert!(
+            err.lines()
+                .nth(1)
+                .unwrap_or_default()
+                .starts_with("❌ API error 401 (unauthorized): Missing or unknown API key"),
+            "{err}"
+        );
         assert!(!out.contains(KEY) && !err.contains(KEY));
     }
 
     #[test]
     fn success_false_is_exit_1() {
-        let s = serve(vec![(200, r#"{"success":false,"message":"lock busy"}"#)]);
-        let (code, out, err) = run_args(&["--url", &s.url, "--api-key", KEY, "cleanup"], &[]);
+        let s = serve(vec![(
+            200,
+            r#"{"success":false,"message":"lock busy","cleaned":0,"run_id":"r"}"#,
+        )]);
+        let (code, out, err) = run_args(
+            &["--url", &s.url, "cleanup"],
+            &[("TOKEN_MANAGER_API_KEY", KEY)],
+        );
         assert_eq!(code, 1);
         assert!(out.contains("❌ Cleanup failed: lock busy"));
         assert_eq!(err, "❌ cleanup failed: lock busy\n");
@@ -387,8 +462,14 @@ mod tests {
     #[test]
     fn list_sends_filters_and_health_sends_no_key() {
         let s = serve(vec![
-            (200, r#"{"tokens":[],"count":0}"#),
-            (200, r#"{"status":"ok"}"#),
+            (
+                200,
+                r#"{"success":true,"tokens":[],"count":0,"limit":100,"offset":0}"#,
+            ),
+            (
+                200,
+                r#"{"status":"ok","service":"token-manager","version":"0.1.0"}"#,
+            ),
         ]);
         let (code, _, err) = run_args(
             &[
@@ -409,7 +490,7 @@ mod tests {
         assert_eq!(code, 0, "{err}");
         let (code, out, _) = run_args(&["--url", &s.url, "--api-key", KEY, "health"], &[]);
         assert_eq!(code, 0);
-        assert!(out.ends_with("✅ Worker healthy: ok\n"));
+        assert!(out.contains("✅ Worker healthy: ok\n"), "{out}");
         let seen = s.seen.lock().unwrap();
         assert!(
             seen[0].starts_with(
@@ -423,11 +504,35 @@ mod tests {
     }
 
     #[test]
-    fn non_json_success_is_exit_1() {
-        let s = serve(vec![(200, "<html>hello</html>")]);
-        let (code, _, err) = run_args(&["--url", &s.url, "--api-key", KEY, "status"], &[]);
+    fn an_answer_that_is_not_the_workers_is_exit_1_without_its_values() {
+        let env = [("TOKEN_MANAGER_API_KEY", KEY)];
+        let s = serve(vec![
+            (200, "<html>hello</html>"),
+            (200, r#"{"supabase_tokens":3}"#),
+            (200, r#"{"success":true,"account":"A","token":12345678}"#),
+        ]);
+        let (code, _, err) = run_args(&["--url", &s.url, "status"], &env);
         assert_eq!(code, 1);
-        assert!(err.contains("not a JSON object"), "{err}");
+        assert!(err.contains("not a status report: it is not JSON"), "{err}");
+        let (code, _, err) = run_args(&["--url", &s.url, "status"], &env);
+        assert_eq!(code, 1);
+        assert!(err.contains("missing field `success`"), "{err}");
+        // A value of the wrong type is not echoed (it could be a token).
+        let (code, _, err) = run_args(&["--url", &s.url, "get", "A"], &env);
+        assert_eq!(code, 1);
+        assert!(err.contains("a field has another type"), "{err}");
+        assert!(!err.contains("12345678"), "{err}");
+    }
+
+    #[test]
+    fn plain_http_to_another_host_is_refused_before_any_request() {
+        let (code, out, err) = run_args(
+            &["--url", "http://worker.example.com", "status"],
+            &[("TOKEN_MANAGER_API_KEY", KEY)],
+        );
+        assert_eq!((code, out.as_str()), (2, ""));
+        assert!(err.contains("--insecure"), "{err}");
+        assert!(!err.contains(KEY));
     }
 
     #[test]
@@ -439,8 +544,8 @@ mod tests {
         assert_eq!(code, 2);
         assert!(err.contains("TOKEN_MANAGER_API_KEY is not set"), "{err}");
         let (code, _, err) = run_args(
-            &["--url", "http://127.0.0.1:9", "--api-key", "k", "get", ".."],
-            &[],
+            &["--url", "http://127.0.0.1:9", "get", ".."],
+            &[("TOKEN_MANAGER_API_KEY", "k")],
         );
         assert_eq!(code, 2, "{err}");
     }
@@ -452,7 +557,10 @@ mod tests {
             l.local_addr().unwrap().port()
         };
         let url = format!("http://127.0.0.1:{port}");
-        let (code, _, err) = run_args(&["--url", &url, "--api-key", KEY, "--json", "sync"], &[]);
+        let (code, _, err) = run_args(
+            &["--url", &url, "--json", "sync"],
+            &[("TOKEN_MANAGER_API_KEY", KEY)],
+        );
         assert_eq!(code, 3, "{err}");
         assert!(err.contains("could not connect"), "{err}");
         assert!(!err.contains(KEY));
@@ -469,8 +577,8 @@ mod tests {
             drop(conns);
         });
         let (code, _, err) = run_args(
-            &["--url", &url, "--api-key", KEY, "--timeout", "1", "cleanup"],
-            &[],
+            &["--url", &url, "--timeout", "1", "cleanup"],
+            &[("TOKEN_MANAGER_API_KEY", KEY)],
         );
         assert_eq!(code, 3, "{err}");
         assert!(err.contains("within 1s"), "{err}");

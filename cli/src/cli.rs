@@ -1,5 +1,6 @@
 //! The command line: global flags and subcommands, with examples in `--help`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser, Subcommand};
@@ -15,9 +16,11 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_within(s: &str) -> Result<u64, String> {
-    parse_duration(s)
-        .map(|d| d.as_secs())
-        .map_err(|e| e.to_string())
+    let d = parse_duration(s).map_err(|e| e.to_string())?;
+    if d.subsec_nanos() != 0 {
+        return Err("use whole seconds, e.g. 90s or 10m".into());
+    }
+    Ok(d.as_secs())
 }
 
 const GLOBAL: &str = "Global options";
@@ -25,7 +28,9 @@ const GLOBAL: &str = "Global options";
 const MAIN_AFTER_HELP: &str = "\
 Configuration:
   TOKEN_MANAGER_URL and TOKEN_MANAGER_API_KEY are read from the environment, or from a .env
-  file in the current directory; --url and --api-key override both.
+  file in the current directory; --url and --api-key-file override both. A URL that only
+  ./.env gives is used only with ./.env's own key. http:// is refused except to this machine
+  (127.0.0.1, ::1, localhost) unless --insecure.
 
 Exit codes:
   0 success, 1 the API answered an error, 2 usage or configuration, 3 network failure.
@@ -55,10 +60,25 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL", help_heading = GLOBAL)]
     pub url: Option<String>,
 
-    /// API key: the admin key for sync/cleanup, the read key is enough for status/get/list
+    /// Read the API key from the first line of FILE, or from standard input with `-`: the
+    /// admin key for sync/cleanup, the read key is enough for status/get/list
     /// [env: TOKEN_MANAGER_API_KEY]
-    #[arg(long, global = true, value_name = "KEY", help_heading = GLOBAL)]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
+    pub api_key_file: Option<PathBuf>,
+
+    /// The API key itself (discouraged, with a warning: it shows in `ps` and shell history)
+    #[arg(
+        long,
+        global = true,
+        value_name = "KEY",
+        conflicts_with = "api_key_file",
+        help_heading = GLOBAL
+    )]
     pub api_key: Option<String>,
+
+    /// Allow http:// to a host other than this machine (the key and tokens travel unencrypted)
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub insecure: bool,
 
     /// Print the API's JSON answer exactly as received (for scripts)
     #[arg(long, global = true, help_heading = GLOBAL)]
@@ -75,7 +95,7 @@ pub struct Cli {
     )]
     pub timeout: Duration,
 
-    /// No colour, even on a terminal (NO_COLOR also works)
+    /// No colour, even on a terminal (NO_COLOR=1 also works; CLICOLOR_FORCE=1 forces it)
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub no_color: bool,
 
@@ -207,6 +227,15 @@ mod tests {
             vec!["tokenctl", "list", "--expiring-within", "soon"],
             vec!["tokenctl", "--timeout", "0s", "status"],
             vec!["tokenctl", "get"],
+            vec![
+                "tokenctl",
+                "--api-key",
+                "k",
+                "--api-key-file",
+                "f",
+                "status",
+            ],
+            vec!["tokenctl", "list", "--expiring-within", "500ms"],
             vec!["tokenctl", "frobnicate"],
         ] {
             let e = Cli::try_parse_from(&args).unwrap_err();

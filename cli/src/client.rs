@@ -393,6 +393,7 @@ mod tests {
         let settings = Settings {
             base_url: base(&format!("http://127.0.0.1:{port}")),
             api_key: ApiKey::new("k"),
+            warnings: Vec::new(),
         };
         let mut client = Client::new(&settings, Duration::from_secs(5)).unwrap();
         client.retry_delay = Duration::from_millis(10);

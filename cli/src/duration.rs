@@ -1,79 +1,41 @@
-//! Human durations on the command line (`10m`, `90s`, `2h`, `1h30m`) and back.
+//! Human durations on the command line (`10m`, `90s`, `2h`, `1h30m`, or bare seconds) and back.
+//! Parsing is humantime's; this module adds bare seconds and case-insensitive units.
 
-use std::fmt;
 use std::time::Duration;
 
 /// Why a duration given on the command line was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
     /// Nothing was given.
+    #[error("empty duration; use e.g. 90s, 10m, 2h or 1d")]
     Empty,
-    /// A number without a unit where a unit was expected, or an unknown unit.
-    BadUnit(String),
-    /// Something that is not a number where a number was expected.
-    BadNumber(String),
-    /// The value does not fit in 64-bit seconds.
-    Overflow,
+    /// Not a number, an unknown unit, or too large.
+    #[error("{input:?} is not a duration ({reason}); use e.g. 90s, 10m, 2h, 1d or 1h30m")]
+    Invalid {
+        /// What was given.
+        input: String,
+        /// humantime's complaint.
+        reason: String,
+    },
 }
 
-impl fmt::Display for DurationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DurationError::Empty => write!(f, "empty duration; use e.g. 90s, 10m, 2h or 1d"),
-            DurationError::BadUnit(u) => write!(
-                f,
-                "unknown unit {u:?}; use s (seconds), m (minutes), h (hours) or d (days), e.g. 10m"
-            ),
-            DurationError::BadNumber(n) => {
-                write!(f, "{n:?} is not a number; use e.g. 90s, 10m, 2h or 1d")
-            }
-            DurationError::Overflow => write!(f, "duration is too large"),
-        }
-    }
-}
-
-impl std::error::Error for DurationError {}
-
-/// Parses `90s`, `10m`, `2h`, `1d`, compounds such as `1h30m`, or a bare number of seconds
-/// (`600`). Whitespace around the value is ignored; units are case-insensitive.
+/// Parses `90s`, `10m`, `2h`, `1d`, compounds such as `1h30m` or `1h 30m`, or a bare number of
+/// seconds (`600`). Whitespace around the value is ignored; units are case-insensitive (`m`
+/// is always minutes).
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let s = input.trim();
     if s.is_empty() {
         return Err(DurationError::Empty);
     }
+    let invalid = |reason: String| DurationError::Invalid {
+        input: s.to_string(),
+        reason,
+    };
     if s.bytes().all(|b| b.is_ascii_digit()) {
-        let secs: u64 = s.parse().map_err(|_| DurationError::Overflow)?;
+        let secs: u64 = s.parse().map_err(|_| invalid("too large".into()))?;
         return Ok(Duration::from_secs(secs));
     }
-    let mut total: u64 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
-        if digits == 0 {
-            return Err(DurationError::BadNumber(rest.to_string()));
-        }
-        let (num, after) = rest.split_at(digits);
-        let unit_len = after
-            .bytes()
-            .take_while(|b| b.is_ascii_alphabetic())
-            .count();
-        let (unit, after) = after.split_at(unit_len);
-        let factor: u64 = match unit.to_ascii_lowercase().as_str() {
-            "s" | "sec" | "secs" => 1,
-            "m" | "min" | "mins" => 60,
-            "h" | "hr" | "hrs" => 3_600,
-            "d" | "day" | "days" => 86_400,
-            "" if !after.is_empty() => return Err(DurationError::BadNumber(after.to_string())),
-            other => return Err(DurationError::BadUnit(other.to_string())),
-        };
-        let n: u64 = num.parse().map_err(|_| DurationError::Overflow)?;
-        total = n
-            .checked_mul(factor)
-            .and_then(|v| total.checked_add(v))
-            .ok_or(DurationError::Overflow)?;
-        rest = after;
-    }
-    Ok(Duration::from_secs(total))
+    humantime::parse_duration(&s.to_ascii_lowercase()).map_err(|e| invalid(e.to_string()))
 }
 
 /// Formats a number of seconds for people: `45s`, `9m 30s`, `2h 5m`, `3d 4h`; negative values
@@ -82,26 +44,16 @@ pub fn format_seconds(secs: i64) -> String {
     let sign = if secs < 0 { "-" } else { "" };
     let s = secs.unsigned_abs();
     let (d, h, m, sec) = (s / 86_400, (s % 86_400) / 3_600, (s % 3_600) / 60, s % 60);
-    let body = if d > 0 {
-        if h > 0 {
-            format!("{d}d {h}h")
-        } else {
-            format!("{d}d")
-        }
-    } else if h > 0 {
-        if m > 0 {
-            format!("{h}h {m}m")
-        } else {
-            format!("{h}h")
-        }
-    } else if m > 0 {
-        if sec > 0 {
-            format!("{m}m {sec}s")
-        } else {
-            format!("{m}m")
-        }
+    let (big, small) = match (d, h, m) {
+        (0, 0, 0) => ((sec, "s"), (0, "")),
+        (0, 0, _) => ((m, "m"), (sec, "s")),
+        (0, _, _) => ((h, "h"), (m, "m")),
+        _ => ((d, "d"), (h, "h")),
+    };
+    let body = if small.0 > 0 {
+        format!("{}{} {}{}", big.0, big.1, small.0, small.1)
     } else {
-        format!("{sec}s")
+        format!("{}{}", big.0, big.1)
     };
     format!("{sign}{body}")
 }
@@ -127,41 +79,37 @@ mod tests {
     fn parses_bare_seconds_compounds_and_case() {
         assert_eq!(secs("600"), 600);
         assert_eq!(secs("1h30m"), 5_400);
+        assert_eq!(secs("1h 30m"), 5_400);
         assert_eq!(secs(" 2H "), 7_200);
+        assert_eq!(secs("1M"), 60, "m is minutes whatever its case");
         assert_eq!(secs("1m30s"), 90);
         assert_eq!(secs("5min"), 300);
+        assert_eq!(secs("1.5h"), 5_400);
     }
 
     #[test]
     fn rejects_garbage() {
         assert_eq!(parse_duration(""), Err(DurationError::Empty));
         assert_eq!(parse_duration("  "), Err(DurationError::Empty));
-        assert_eq!(
-            parse_duration("10x"),
-            Err(DurationError::BadUnit("x".into()))
-        );
-        assert_eq!(
-            parse_duration("m"),
-            Err(DurationError::BadNumber("m".into()))
-        );
-        assert_eq!(
-            parse_duration("-5m"),
-            Err(DurationError::BadNumber("-5m".into()))
-        );
-        assert_eq!(
-            parse_duration("1.5h"),
-            Err(DurationError::BadNumber(".5h".into()))
-        );
-        assert_eq!(
-            parse_duration("99999999999999999999d"),
-            Err(DurationError::Overflow)
-        );
+        for bad in [
+            "10x",
+            "m",
+            "-5m",
+            "1.5.5h",
+            "99999999999999999999d",
+            "99999999999999999999",
+        ] {
+            assert!(
+                matches!(parse_duration(bad), Err(DurationError::Invalid { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
     fn error_messages_say_what_to_type() {
         let msg = parse_duration("10x").unwrap_err().to_string();
-        assert!(msg.contains("10m"), "{msg}");
+        assert!(msg.contains("\"10x\"") && msg.contains("10m"), "{msg}");
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! Everything that can go wrong in one tokenctl run, and the exit code each maps to.
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::config::ConfigError;
@@ -14,12 +13,13 @@ pub const EXIT_USAGE: i32 = 2;
 /// Exit code when the Worker could not be reached (connection refused, DNS, timeout).
 pub const EXIT_NETWORK: i32 = 3;
 
-/// An error answer from the Worker: `{"error": {"code": "...", "message": "..."}}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An error answer from the Worker (`api_model::ErrorBody`), or from something in front of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} ({code}): {message}{}", hint_suffix(*.status))]
 pub struct ApiError {
     /// HTTP status.
     pub status: u16,
-    /// The API's snake_case code (or `http_<status>` when the body had none).
+    /// The API's snake_case code (or `http_<status>` when the body was not the API's).
     pub code: String,
     /// The API's message (or a cut of the body when it was not the API's JSON).
     pub message: String,
@@ -28,34 +28,23 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// Builds the error from a non-2xx answer, tolerating bodies that are not the API's JSON
-    /// (a proxy's HTML page, an empty body).
+    /// Builds the error from a non-2xx answer: the Worker's `{"error": {"code", "message"}}`,
+    /// or, for bodies that are not (a proxy's HTML page, an empty body), `http_<status>`
+    /// with the start of the body.
     pub fn from_response(status: u16, body: Vec<u8>) -> Self {
-        let parsed: Option<(String, String)> = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| {
-                let e = v.get("error")?;
-                let code = e.get("code").and_then(|c| c.as_str()).map(str::to_owned);
-                let message = e.get("message").and_then(|m| m.as_str()).map(str::to_owned);
-                match (code, message, e.as_str()) {
-                    (None, None, Some(s)) => Some((format!("http_{status}"), s.to_owned())),
-                    (None, None, None) => None,
-                    (c, m, _) => Some((
-                        c.unwrap_or_else(|| format!("http_{status}")),
-                        m.unwrap_or_default(),
-                    )),
-                }
-            });
-        let (code, message) = parsed.unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(&body);
-            let text = text.trim();
-            let message = if text.is_empty() {
-                default_reason(status).to_string()
-            } else {
-                cut(text, 200)
-            };
-            (format!("http_{status}"), message)
-        });
+        let (code, message) = match serde_json::from_slice::<api_model::ErrorBody>(&body) {
+            Ok(api) => (api.error.code, api.error.message),
+            Err(_) => {
+                let text = String::from_utf8_lossy(&body);
+                let text = text.trim();
+                let message = if text.is_empty() {
+                    default_reason(status).to_string()
+                } else {
+                    cut(text, 200)
+                };
+                (format!("http_{status}"), message)
+            }
+        };
         ApiError {
             status,
             code,
@@ -66,14 +55,26 @@ impl ApiError {
 
     /// A hint for statuses where the fix is usually on the caller's side.
     pub fn hint(&self) -> Option<&'static str> {
-        match self.status {
-            401 => Some("check --api-key / TOKEN_MANAGER_API_KEY"),
-            403 => Some("sync and cleanup need the admin key; the read key only allows status, get and list"),
-            409 => Some("another sync is running; try again in a moment"),
-            503 => Some("the Worker is missing configuration; see its logs and secrets"),
-            _ => None,
-        }
+        hint(self.status)
     }
+}
+
+fn hint(status: u16) -> Option<&'static str> {
+    match status {
+        401 => Some("check --api-key-file / TOKEN_MANAGER_API_KEY"),
+        403 => Some(
+            "sync and cleanup need the admin key; the read key only allows status, get and list",
+        ),
+        409 => Some("another sync is running; try again in a moment"),
+        503 => Some("the Worker is missing configuration; see its logs and secrets"),
+        _ => None,
+    }
+}
+
+fn hint_suffix(status: u16) -> String {
+    hint(status)
+        .map(|h| format!(" [hint: {h}]"))
+        .unwrap_or_default()
 }
 
 fn default_reason(status: u16) -> &'static str {
@@ -105,9 +106,13 @@ pub fn cut(text: &str, max: usize) -> String {
 }
 
 /// Why the Worker could not be reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NetworkError {
     /// TCP connect or DNS failed.
+    #[error(
+        "could not connect to {url}: {cause}. Is the Worker running there? \
+         Check --url / TOKEN_MANAGER_URL"
+    )]
     Connect {
         /// The URL we tried (never carries the key).
         url: String,
@@ -115,6 +120,7 @@ pub enum NetworkError {
         cause: String,
     },
     /// No complete answer within `--timeout`.
+    #[error("no answer from {url} within {}s; raise --timeout or check the Worker", .after.as_secs_f64())]
     Timeout {
         /// The URL we tried.
         url: String,
@@ -122,6 +128,7 @@ pub enum NetworkError {
         after: Duration,
     },
     /// Anything else on the wire (TLS, connection reset, malformed HTTP).
+    #[error("request to {url} failed: {cause}")]
     Other {
         /// The URL we tried.
         url: String,
@@ -130,40 +137,29 @@ pub enum NetworkError {
     },
 }
 
-impl fmt::Display for NetworkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NetworkError::Connect { url, cause } => write!(
-                f,
-                "could not connect to {url}: {cause}. Is the Worker running there? \
-                 Check --url / TOKEN_MANAGER_URL"
-            ),
-            NetworkError::Timeout { url, after } => write!(
-                f,
-                "no answer from {url} within {}s; raise --timeout or check the Worker",
-                after.as_secs_f64()
-            ),
-            NetworkError::Other { url, cause } => write!(f, "request to {url} failed: {cause}"),
-        }
-    }
-}
-
 /// A failed tokenctl run.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Bad arguments that clap could not catch (e.g. an empty account name).
+    #[error("usage error: {0}")]
     Usage(String),
     /// Missing or unusable configuration.
-    Config(ConfigError),
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
     /// The API answered with an error status.
+    #[error("API error {0}")]
     Api(ApiError),
-    /// The API answered 2xx with something tokenctl cannot use, or reported `success: false`.
+    /// The API answered 2xx with something tokenctl cannot read.
+    #[error("unexpected answer: {0}")]
     Unexpected(String),
     /// The Worker could not be reached.
+    #[error("network error: {0}")]
     Network(NetworkError),
     /// The API answered 2xx but reported failure (`success: false`, unhealthy).
+    #[error("{0}")]
     Failed(String),
     /// Writing the output failed (other than a closed pipe).
+    #[error("cannot write output: {0}")]
     Output(std::io::Error),
 }
 
@@ -178,34 +174,6 @@ impl CliError {
             | CliError::Output(_) => EXIT_API,
             CliError::Network(_) => EXIT_NETWORK,
         }
-    }
-}
-
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CliError::Usage(m) => write!(f, "usage error: {m}"),
-            CliError::Config(e) => write!(f, "configuration error: {e}"),
-            CliError::Api(e) => {
-                write!(f, "API error {} ({}): {}", e.status, e.code, e.message)?;
-                if let Some(h) = e.hint() {
-                    write!(f, " [hint: {h}]")?;
-                }
-                Ok(())
-            }
-            CliError::Unexpected(m) => write!(f, "unexpected answer: {m}"),
-            CliError::Failed(m) => f.write_str(m),
-            CliError::Network(e) => write!(f, "network error: {e}"),
-            CliError::Output(e) => write!(f, "cannot write output: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for CliError {}
-
-impl From<ConfigError> for CliError {
-    fn from(e: ConfigError) -> Self {
-        CliError::Config(e)
     }
 }
 
@@ -254,10 +222,21 @@ mod tests {
             CliError::Api(e).to_string(),
             "API error 410 (token_expired): Token for X expired at T; run sync"
         );
+        // What the Worker serialises is what tokenctl reads.
+        let worker = serde_json::to_vec(&api_model::ErrorBody::new("unauthorized", "no key"))
+            .expect("serialises");
+        let e = ApiError::from_response(401, worker);
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            ("unauthorized", "no key")
+        );
+        assert!(CliError::Api(e)
+            .to_string()
+            .ends_with("no key [hint: check --api-key-file / TOKEN_MANAGER_API_KEY]"));
     }
 
     #[test]
-    fn tolerates_other_error_bodies() {
+    fn bodies_from_something_else_keep_their_status_and_text() {
         let e = ApiError::from_response(502, b"<html>Bad gateway</html>".to_vec());
         assert_eq!(e.code, "http_502");
         assert_eq!(e.message, "<html>Bad gateway</html>");
@@ -268,17 +247,12 @@ mod tests {
             ("http_404", "Not Found")
         );
 
+        // Not the Worker's shape: shown as text, not guessed at.
         let e = ApiError::from_response(400, br#"{"error":"plain string"}"#.to_vec());
         assert_eq!(
             (e.code.as_str(), e.message.as_str()),
-            ("http_400", "plain string")
+            ("http_400", r#"{"error":"plain string"}"#)
         );
-
-        let e = ApiError::from_response(401, br#"{"error":{"code":"unauthorized"}}"#.to_vec());
-        assert_eq!(e.code, "unauthorized");
-        assert!(CliError::Api(e)
-            .to_string()
-            .contains("hint: check --api-key"));
 
         let long = "x".repeat(500);
         let e = ApiError::from_response(500, long.into_bytes());

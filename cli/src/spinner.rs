@@ -1,32 +1,51 @@
-//! A spinner on stderr for requests that take a while: it appears only after a delay
-//! (~300 ms), only on a terminal, and erases itself when the request ends.
+//! A spinner on stderr (indicatif) for requests that take a while: it appears only after
+//! [`DELAY`], only on a terminal, and erases itself when the request ends.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// How long a request runs before the spinner shows.
 pub const DELAY: Duration = Duration::from_millis(300);
-const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+/// The frames, then the (blank) finished frame.
+const TICKS: &str = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ";
 
 /// A running spinner; stopping it (or dropping it) erases its line.
 pub struct Spinner {
-    stop: Arc<AtomicBool>,
+    stop: Option<Sender<()>>,
     handle: Option<JoinHandle<()>>,
 }
 
 impl Spinner {
     /// Starts a spinner labelled `label` when `enabled` (stderr is a terminal); otherwise a
-    /// no-op that costs nothing.
+    /// no-op that costs nothing. The bar lives on its own thread, which draws nothing if the
+    /// spinner is stopped within [`DELAY`].
     pub fn start(label: &'static str, enabled: bool) -> Spinner {
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = enabled.then(|| {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || run(label, &stop))
+        if !enabled {
+            return Spinner {
+                stop: None,
+                handle: None,
+            };
+        }
+        let (stop, stopped) = mpsc::channel::<()>();
+        let handle = std::thread::spawn(move || {
+            if stopped.recv_timeout(DELAY) != Err(RecvTimeoutError::Timeout) {
+                return;
+            }
+            let bar = ProgressBar::new_spinner().with_message(label);
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+                bar.set_style(style.tick_chars(TICKS));
+            }
+            bar.enable_steady_tick(Duration::from_millis(80));
+            let _ = stopped.recv();
+            bar.finish_and_clear();
         });
-        Spinner { stop, handle }
+        Spinner {
+            stop: Some(stop),
+            handle: Some(handle),
+        }
     }
 
     /// Stops and erases the spinner.
@@ -35,7 +54,7 @@ impl Spinner {
     }
 
     fn finish(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        drop(self.stop.take());
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -48,35 +67,10 @@ impl Drop for Spinner {
     }
 }
 
-fn run(label: &str, stop: &AtomicBool) {
-    let start = Instant::now();
-    let tick = Duration::from_millis(20);
-    while start.elapsed() < DELAY {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        std::thread::sleep(tick);
-    }
-    let mut err = std::io::stderr();
-    let mut frame = 0usize;
-    while !stop.load(Ordering::SeqCst) {
-        let _ = write!(err, "\r{} {label}", FRAMES[frame % FRAMES.len()]);
-        let _ = err.flush();
-        frame += 1;
-        for _ in 0..4 {
-            if stop.load(Ordering::SeqCst) {
-                break;
-            }
-            std::thread::sleep(tick);
-        }
-    }
-    let _ = write!(err, "\r\x1b[2K");
-    let _ = err.flush();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn disabled_spinner_is_a_no_op() {
@@ -87,10 +81,18 @@ mod tests {
 
     #[test]
     fn quick_requests_never_draw() {
-        // Stopped before the delay: the thread exits without writing (nothing to assert on
-        // stderr here, but it must return promptly).
+        // Stopped before the delay: the thread exits without drawing, and promptly.
         let t = Instant::now();
         Spinner::start("x", true).stop();
         assert!(t.elapsed() < DELAY);
+    }
+
+    #[test]
+    fn a_slow_request_stops_cleanly() {
+        let s = Spinner::start("x", true);
+        std::thread::sleep(DELAY + Duration::from_millis(100));
+        let t = Instant::now();
+        s.stop();
+        assert!(t.elapsed() < Duration::from_secs(1));
     }
 }

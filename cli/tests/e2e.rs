@@ -83,11 +83,28 @@ fn shown_args(args: &[&str]) -> String {
     shown.join(" ")
 }
 
-/// Runs tokenctl with the URL and key as flags.
+/// Runs tokenctl with the URL as a flag and the key from a file only its owner may read.
 fn tokenctl(s: &Stack, key: &str, args: &[&str]) -> Run {
-    let mut all = vec!["--url", s.url.as_str(), "--api-key", key];
+    let dir = workdir("flags");
+    let key_file = dir.join(format!("key-{}", key.len()));
+    write_private(&key_file, &format!("{key}\n"));
+    let key_file = key_file.display().to_string();
+    let mut all = vec!["--url", s.url.as_str(), "--api-key-file", key_file.as_str()];
     all.extend_from_slice(args);
-    tokenctl_in(&workdir("flags"), &[], &all)
+    let run = tokenctl_in(&dir, &[], &all);
+    assert!(
+        !run.stderr.contains("warning"),
+        "a private key file draws no warning: {}",
+        run.stderr
+    );
+    run
+}
+
+/// Writes `text` to `path` with mode 600.
+fn write_private(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 struct Run {
@@ -286,6 +303,16 @@ fn sync_status_get_list_cleanup_against_the_worker() {
         );
     }
     assert!(!run.stdout.contains(&s.read) && !run.stderr.contains(&s.read));
+    // The file is readable by others (mode 644 from the umask): tokenctl says so.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join(".env"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = tokenctl_in(&dir, &[], &["status"]).ok();
+    assert!(
+        run.stderr
+            .contains("./.env holds the API key and other users can read it (mode 644)"),
+        "{}",
+        run.stderr
+    );
     std::fs::remove_dir_all(&dir).ok();
 
     // status --json, configuration from the environment.
@@ -461,6 +488,80 @@ fn unreachable_url_is_exit_3() {
     }
     // A missing setting is a configuration error, exit 2, naming it.
     tokenctl_in(&dir, &[], &["status"]).fails_with(2, &["TOKEN_MANAGER_URL"]);
+}
+
+#[test]
+fn the_key_comes_from_standard_input_or_the_command_line_with_a_warning() {
+    use std::io::Write as _;
+    let s = stack();
+    let dir = workdir("stdin");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokenctl"))
+        .args(["--url", &s.url, "--api-key-file", "-", "--json", "status"])
+        .current_dir(&dir)
+        .env_remove("TOKEN_MANAGER_URL")
+        .env_remove("TOKEN_MANAGER_API_KEY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tokenctl");
+    writeln!(child.stdin.take().unwrap(), "{}", s.read).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["success"], true);
+    assert!(stderr.is_empty(), "{stderr}");
+
+    let run = tokenctl_in(
+        &dir,
+        &[],
+        &["--url", &s.url, "--api-key", &s.read, "--json", "status"],
+    )
+    .ok();
+    assert!(
+        run.stderr
+            .contains("warning: --api-key puts the key in the process list"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(&s.read));
+}
+
+#[test]
+fn a_dotenv_cannot_redirect_a_key_from_the_environment() {
+    // ./.env names a URL (a listener of ours) but no key; the key is in the environment.
+    let s = stack();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let trap = format!("http://{}", listener.local_addr().unwrap());
+    let dir = workdir("redirect");
+    write_private(&dir.join(".env"), &format!("TOKEN_MANAGER_URL={trap}\n"));
+    let run = tokenctl_in(&dir, &[("TOKEN_MANAGER_API_KEY", &s.read)], &["status"])
+        .fails_with(2, &["comes only from ./.env", "the environment"]);
+    assert!(!run.stderr.contains(&s.read));
+    assert!(
+        listener.accept().is_err(),
+        "tokenctl connected to the URL from ./.env"
+    );
+    // With the URL in the environment too, the environment's pair is used.
+    tokenctl_in(
+        &dir,
+        &[
+            ("TOKEN_MANAGER_URL", &s.url),
+            ("TOKEN_MANAGER_API_KEY", &s.read),
+        ],
+        &["--json", "status"],
+    )
+    .ok();
+    // http:// to a host that is not this machine is refused before connecting.
+    tokenctl_in(
+        &dir,
+        &[("TOKEN_MANAGER_API_KEY", &s.read)],
+        &["--url", "http://token-manager.invalid", "status"],
+    )
+    .fails_with(2, &["--insecure"]);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
