@@ -1,47 +1,79 @@
-//! Encryption at rest for tokens stored in Postgres, and keyed fingerprints for change
-//! detection.
+//! Encryption at rest for the token secrets stored in Postgres, and keyed fingerprints for
+//! change detection.
 //!
-//! Stored format: `v1:<kid>:<base64(nonce || ciphertext || tag)>` — AES-256-GCM with a fresh
-//! random 96-bit nonce per encryption, the account name as associated data (a ciphertext
-//! copied to another account's row fails to decrypt), and `kid` = the first 8 hex characters
-//! of SHA-256(`"token-manager key id"` || key), so that a rotated-out key can still be found
-//! among the previous keys. Runs natively and on wasm32 (randomness from `getrandom`, which
-//! uses `crypto.getRandomValues` inside workerd).
+//! Stored format **v2** (written): `v2:<kid>:<base64(nonce || ciphertext || tag)>` —
+//! XChaCha20-Poly1305 with a fresh random 192-bit nonce per seal. The associated data is the
+//! length-prefixed fields format version, field name, account name and key id (each an 8-byte
+//! big-endian length, then its bytes), so no two (field, account, key) share associated data:
+//! a ciphertext copied to another row or field does not open.
+//!
+//! Format **v1** (read only): `v1:<kid>:<base64(nonce || ciphertext || tag)>` — AES-256-GCM with a
+//! 96-bit nonce, associated data the account name (access token) or `<account>#md` (market-data
+//! token). `#` is legal in account names, so v1's associated data is ambiguous (`APEX_1#md`'s
+//! access token had the associated data of `APEX_1`'s market-data token); `/v1/reencrypt`
+//! rewrites v1 values as v2.
+//!
+//! `kid` = the first 8 hex characters of SHA-256(`"token-manager key id"` || key), so that a
+//! rotated-out key can still be found among the previous keys. Key bytes are zeroed when the
+//! keyring is dropped. Runs natively and on wasm32 (randomness from `getrandom`, which uses
+//! `crypto.getRandomValues` inside workerd).
 
 use std::fmt;
+use std::sync::Arc;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::Aes256Gcm;
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
+use chacha20poly1305::XChaCha20Poly1305;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
+use zeroize::Zeroizing;
 
-/// Version tag at the start of every stored value.
-pub const FORMAT_VERSION: &str = "v1";
-/// Length of an encryption key in bytes (AES-256).
+/// The format new values are written in.
+pub const FORMAT_VERSION: &str = "v2";
+/// Length of an encryption key in bytes (256 bits).
 pub const KEY_LEN: usize = 32;
 /// Length of a key id in hex characters.
 pub const KEY_ID_LEN: usize = 8;
-const NONCE_LEN: usize = 12;
+const V1_NONCE_LEN: usize = 12;
+const V2_NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 const KEY_ID_LABEL: &[u8] = b"token-manager key id";
 const FINGERPRINT_LABEL: &[u8] = b"token-manager fingerprint v1";
+/// The first field of every fingerprinted message: the layout's version.
+const FINGERPRINT_LAYOUT: &[u8] = b"fingerprint v2";
 
 type HmacSha256 = Hmac<Sha256>;
 
 const fn lenient(alphabet: &alphabet::Alphabet) -> GeneralPurpose {
     GeneralPurpose::new(
         alphabet,
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
     )
 }
 const STANDARD_LENIENT: GeneralPurpose = lenient(&alphabet::STANDARD);
 const URL_SAFE_LENIENT: GeneralPurpose = lenient(&alphabet::URL_SAFE);
+
+/// Decodes base64 written by someone else (a key, a JWT segment): the standard or the
+/// url-safe alphabet, `=` padding optional. `None` when it is neither.
+pub fn decode_base64_lenient(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_LENIENT
+        .decode(text)
+        .or_else(|_| STANDARD_LENIENT.decode(text))
+        .ok()
+}
+
+/// Lowercase hex of `bytes`.
+pub fn to_hex(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
 
 /// Which configured key a [`KeyError`] is about. Displays as the setting to fix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,12 +127,30 @@ impl SecretField {
     }
 
     /// Associated data of format v1: the account name, plus `#md` for the market-data token.
-    fn v1_aad(self, account: &str) -> String {
+    /// Fields added after v1 have none (no v1 value of theirs exists).
+    fn v1_aad(self, account: &str) -> Option<String> {
         match self {
-            SecretField::AccessToken => account.to_owned(),
-            SecretField::MdAccessToken => format!("{account}#md"),
+            SecretField::AccessToken => Some(account.to_owned()),
+            SecretField::MdAccessToken => Some(format!("{account}#md")),
         }
     }
+}
+
+/// Associated data of format v2: format version, field name, account and key id, each as an
+/// 8-byte big-endian length and its bytes.
+fn v2_aad(field: SecretField, account: &str, key_id: &str) -> Vec<u8> {
+    let parts = [
+        FORMAT_VERSION.as_bytes(),
+        field.name().as_bytes(),
+        account.as_bytes(),
+        key_id.as_bytes(),
+    ];
+    let mut aad = Vec::with_capacity(parts.iter().map(|p| 8 + p.len()).sum());
+    for part in parts {
+        aad.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        aad.extend_from_slice(part);
+    }
+    aad
 }
 
 /// A configured key is unusable. Messages name the key, never show it.
@@ -119,7 +169,7 @@ pub enum KeyError {
         slot: KeySlot,
     },
     /// The key does not decode to exactly 32 bytes.
-    #[error("{slot} decodes to {len} bytes, but AES-256 needs exactly 32; generate one with `openssl rand -base64 32`")]
+    #[error("{slot} decodes to {len} bytes, but a key must be exactly 32; generate one with `openssl rand -base64 32`")]
     WrongLength {
         /// Which key.
         slot: KeySlot,
@@ -155,8 +205,8 @@ impl KeyError {
 /// plaintext or key material.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecryptError {
-    /// The value is not `v1:<kid>:<base64>`.
-    #[error("stored token is not in the `v1:<key id>:<base64>` format ({problem}); it was not written by the token manager or is corrupted, run a sync to rewrite it from Redis")]
+    /// The value is not `v2:<kid>:<base64>` (or the older `v1:…`).
+    #[error("stored token is not in the `v2:<key id>:<base64>` format ({problem}); it was not written by the token manager or is corrupted, run a sync to rewrite it from Redis")]
     Malformed {
         /// What is wrong with it.
         problem: &'static str,
@@ -167,10 +217,10 @@ pub enum DecryptError {
         /// The key id in the stored value.
         key_id: String,
     },
-    /// AES-GCM authentication failed.
-    #[error("stored token failed authentication: it was modified, or belongs to another account; run a sync to rewrite it from Redis")]
+    /// Authentication failed.
+    #[error("stored token failed authentication: it was modified, or belongs to another account or field; run a sync to rewrite it from Redis")]
     AuthenticationFailed,
-    /// The plaintext is not UTF-8 (it was not written by [`Keyring::encrypt`]).
+    /// The plaintext is not UTF-8 (it was not written by [`Keyring::seal`] from text).
     #[error(
         "stored token decrypts to bytes that are not text; run a sync to rewrite it from Redis"
     )]
@@ -180,24 +230,45 @@ pub enum DecryptError {
 /// Encryption could not get randomness for the nonce.
 #[derive(Debug, Error)]
 #[error("the platform's secure random number generator failed ({0}); retry, and report this if it persists")]
-pub struct EncryptError(getrandom::Error);
+struct EncryptError(getrandom::Error);
 
-#[derive(Clone)]
+/// The versions of the stored format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    V1,
+    V2,
+}
+
+/// One key, ready for both formats. The ciphers zero their key material when dropped.
 struct Key {
     id: String,
-    cipher: Aes256Gcm,
+    v1: Aes256Gcm,
+    v2: XChaCha20Poly1305,
 }
 
-/// The current encryption key plus any previous keys still accepted for decryption.
-///
-/// Guarantees: every key is exactly 32 bytes; key ids are distinct; `Debug` shows only key
-/// ids, never key material.
-#[derive(Clone)]
-pub struct Keyring {
+impl Key {
+    fn new(bytes: &[u8; KEY_LEN]) -> Key {
+        Key {
+            id: key_id(bytes),
+            v1: Aes256Gcm::new(bytes.into()),
+            v2: XChaCha20Poly1305::new(bytes.into()),
+        }
+    }
+}
+
+struct Ring {
     current: Key,
-    fingerprint_key: [u8; 32],
+    fingerprint_key: Zeroizing<[u8; 32]>,
     previous: Vec<Key>,
 }
+
+/// The current encryption key plus any previous keys still accepted for decryption. Cloning
+/// shares it (no copy of the key material).
+///
+/// Guarantees: every key is exactly 32 bytes; key ids are distinct; key bytes are zeroed when
+/// the last clone is dropped; `Debug` shows only key ids, never key material.
+#[derive(Clone)]
+pub struct Keyring(Arc<Ring>);
 
 /// The key id of a key: the first 8 hex characters of SHA-256(`"token-manager key id"` || key).
 fn key_id(key: &[u8]) -> String {
@@ -210,33 +281,21 @@ fn key_id(key: &[u8]) -> String {
     id
 }
 
-fn to_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[usize::from(b >> 4)] as char);
-        s.push(HEX[usize::from(b & 0xf)] as char);
-    }
-    s
-}
-
-fn decode_key(b64: &str, slot: KeySlot) -> Result<[u8; KEY_LEN], KeyError> {
+fn decode_key(b64: &str, slot: KeySlot) -> Result<Zeroizing<[u8; KEY_LEN]>, KeyError> {
     let b64 = b64.trim();
     if b64.is_empty() {
         return Err(KeyError::Empty { slot });
     }
-    let bytes = STANDARD_LENIENT
-        .decode(b64)
-        .or_else(|_| URL_SAFE_LENIENT.decode(b64))
-        .map_err(|_| KeyError::NotBase64 { slot })?;
-    <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| KeyError::WrongLength {
+    let bytes = Zeroizing::new(decode_base64_lenient(b64).ok_or(KeyError::NotBase64 { slot })?);
+    let key = <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| KeyError::WrongLength {
         slot,
         len: bytes.len(),
-    })
+    })?;
+    Ok(Zeroizing::new(key))
 }
 
-/// The parts of a stored value: key id and the decoded `nonce || ciphertext || tag`.
-fn split_stored(stored: &str) -> Result<(&str, &str), DecryptError> {
+/// The parts of a stored value: format, key id and the base64 payload.
+fn split_stored(stored: &str) -> Result<(Format, &str, &str), DecryptError> {
     let mut parts = stored.splitn(3, ':');
     let (version, kid, body) = match (parts.next(), parts.next(), parts.next()) {
         (Some(v), Some(k), Some(b)) => (v, k, b),
@@ -246,17 +305,21 @@ fn split_stored(stored: &str) -> Result<(&str, &str), DecryptError> {
             })
         }
     };
-    if version != FORMAT_VERSION {
-        return Err(DecryptError::Malformed {
-            problem: "unknown format version, expected v1",
-        });
-    }
+    let format = match version {
+        "v2" => Format::V2,
+        "v1" => Format::V1,
+        _ => {
+            return Err(DecryptError::Malformed {
+                problem: "unknown format version, expected v2 or v1",
+            })
+        }
+    };
     if kid.len() != KEY_ID_LEN || !kid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(DecryptError::Malformed {
             problem: "the key id is not 8 lowercase hex characters",
         });
     }
-    Ok((kid, body))
+    Ok((format, kid, body))
 }
 
 impl Keyring {
@@ -269,9 +332,8 @@ impl Keyring {
     /// wrong with it, never its value.
     pub fn from_base64(current: &str, previous: &[&str]) -> Result<Keyring, KeyError> {
         let current_bytes = decode_key(current, KeySlot::Current)?;
-        let current_id = key_id(&current_bytes);
-        let mut seen: Vec<(String, [u8; KEY_LEN], KeySlot)> =
-            vec![(current_id.clone(), current_bytes, KeySlot::Current)];
+        let current = Key::new(&current_bytes);
+        let mut seen: Vec<(String, Zeroizing<[u8; KEY_LEN]>, KeySlot)> = Vec::new();
         let mut prev = Vec::new();
         for (i, p) in previous.iter().enumerate() {
             if p.trim().is_empty() {
@@ -279,92 +341,86 @@ impl Keyring {
             }
             let slot = KeySlot::Previous(i + 1);
             let bytes = decode_key(p, slot)?;
-            let id = key_id(&bytes);
-            if let Some((_, other, first)) = seen.iter().find(|(kid, _, _)| *kid == id) {
-                if constant_time_eq(other, &bytes) {
+            let id = key_id(bytes.as_slice());
+            let earlier = std::iter::once((&current.id, &current_bytes, KeySlot::Current))
+                .chain(seen.iter().map(|(kid, b, s)| (kid, b, *s)))
+                .find(|(kid, _, _)| **kid == id);
+            if let Some((_, other, first)) = earlier {
+                if constant_time_eq(other.as_slice(), bytes.as_slice()) {
                     continue; // the same key again
                 }
                 return Err(KeyError::KeyIdCollision {
-                    first: *first,
+                    first,
                     second: slot,
                     key_id: id,
                 });
             }
-            prev.push(Key {
-                id: id.clone(),
-                cipher: Aes256Gcm::new(&bytes.into()),
-            });
+            prev.push(Key::new(&bytes));
             seen.push((id, bytes, slot));
         }
 
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&current_bytes)
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(current_bytes.as_slice())
             .expect("HMAC accepts keys of any length");
         mac.update(FINGERPRINT_LABEL);
-        let fingerprint_key: [u8; 32] = mac.finalize().into_bytes().into();
+        let fingerprint_key = Zeroizing::new(mac.finalize().into_bytes().into());
 
-        Ok(Keyring {
-            current: Key {
-                id: current_id,
-                cipher: Aes256Gcm::new(&current_bytes.into()),
-            },
+        Ok(Keyring(Arc::new(Ring {
+            current,
             fingerprint_key,
             previous: prev,
-        })
+        })))
     }
 
     /// The id of the key new values are encrypted with (8 lowercase hex characters).
     pub fn current_key_id(&self) -> &str {
-        &self.current.id
+        &self.0.current.id
     }
 
     /// The ids of the previous keys, in configuration order.
     pub fn previous_key_ids(&self) -> Vec<&str> {
-        self.previous.iter().map(|k| k.id.as_str()).collect()
+        self.0.previous.iter().map(|k| k.id.as_str()).collect()
     }
 
     fn key_for(&self, kid: &str) -> Option<&Key> {
-        std::iter::once(&self.current)
-            .chain(&self.previous)
+        std::iter::once(&self.0.current)
+            .chain(&self.0.previous)
             .find(|k| k.id == kid)
     }
 
     /// Seals `plaintext` as `field` of `account`'s row with the current key and a fresh
-    /// random nonce: `v1:<current kid>:<base64>`. Two seals of the same input differ; the
-    /// ciphertext opens only as the same field of the same account.
+    /// random nonce: `v2:<current kid>:<base64>`. Two seals of the same input differ; the
+    /// value opens only as the same field of the same account.
     ///
     /// # Panics
     /// If the platform's secure random source fails (`crypto.getRandomValues` in workerd,
     /// the OS natively), which would make any encryption unsafe.
     pub fn seal(&self, field: SecretField, account: &str, plaintext: &[u8]) -> String {
-        let mut nonce = [0u8; NONCE_LEN];
-        if let Err(e) = getrandom::getrandom(&mut nonce) {
+        let key = &self.0.current;
+        let mut body = Vec::with_capacity(V2_NONCE_LEN + plaintext.len() + TAG_LEN);
+        body.resize(V2_NONCE_LEN, 0);
+        if let Err(e) = getrandom::getrandom(&mut body) {
             panic!("{}", EncryptError(e));
         }
-        let aad = field.v1_aad(account);
-        let sealed = self
-            .current
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: aad.as_bytes(),
-                },
-            )
-            // AES-GCM only refuses messages over 64 GiB, which a slice here cannot reach.
-            .expect("AES-GCM encryption of a bounded message cannot fail");
-        let mut body = Vec::with_capacity(NONCE_LEN + sealed.len());
-        body.extend_from_slice(&nonce);
-        body.extend_from_slice(&sealed);
-        format!(
-            "{FORMAT_VERSION}:{}:{}",
-            self.current.id,
-            STANDARD.encode(body)
-        )
+        body.extend_from_slice(plaintext);
+        let (nonce, message) = body.split_at_mut(V2_NONCE_LEN);
+        let tag = key
+            .v2
+            .encrypt_in_place_detached((&*nonce).into(), &v2_aad(field, account, &key.id), message)
+            // XChaCha20-Poly1305 only refuses messages over 256 GiB, which a slice here
+            // cannot reach.
+            .expect("encryption of a bounded message cannot fail");
+        body.extend_from_slice(&tag);
+        let mut out = String::with_capacity(12 + body.len().div_ceil(3) * 4);
+        out.push_str(FORMAT_VERSION);
+        out.push(':');
+        out.push_str(&key.id);
+        out.push(':');
+        STANDARD.encode_string(&body, &mut out);
+        out
     }
 
-    /// Opens a value written by [`Keyring::seal`] for the same `field` and `account`, with
-    /// the current or any previous key.
+    /// Opens a value written by [`Keyring::seal`] (format v2, or v1 from earlier versions)
+    /// for the same `field` and `account`, with the current or any previous key.
     ///
     /// Errors: not in the stored format ([`DecryptError::Malformed`]); written with a key that
     /// is not configured ([`DecryptError::UnknownKey`]); modified, or stored under another
@@ -375,13 +431,17 @@ impl Keyring {
         account: &str,
         stored: &str,
     ) -> Result<Vec<u8>, DecryptError> {
-        let (kid, body) = split_stored(stored)?;
-        let body = STANDARD_LENIENT
+        let (format, kid, body) = split_stored(stored)?;
+        let mut body = STANDARD_LENIENT
             .decode(body)
             .map_err(|_| DecryptError::Malformed {
                 problem: "the payload is not valid base64",
             })?;
-        if body.len() < NONCE_LEN + TAG_LEN {
+        let nonce_len = match format {
+            Format::V1 => V1_NONCE_LEN,
+            Format::V2 => V2_NONCE_LEN,
+        };
+        if body.len() < nonce_len + TAG_LEN {
             return Err(DecryptError::Malformed {
                 problem: "the payload is too short to hold a nonce and a tag",
             });
@@ -389,17 +449,29 @@ impl Keyring {
         let key = self.key_for(kid).ok_or_else(|| DecryptError::UnknownKey {
             key_id: kid.to_owned(),
         })?;
-        let (nonce, sealed) = body.split_at(NONCE_LEN);
-        let aad = field.v1_aad(account);
-        key.cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| DecryptError::AuthenticationFailed)
+        let tag_at = body.len() - TAG_LEN;
+        let (head, tag) = body.split_at_mut(tag_at);
+        let (nonce, message) = head.split_at_mut(nonce_len);
+        let tag = (&*tag).into();
+        let opened = match format {
+            Format::V2 => key.v2.decrypt_in_place_detached(
+                (&*nonce).into(),
+                &v2_aad(field, account, kid),
+                message,
+                tag,
+            ),
+            Format::V1 => {
+                let aad = field
+                    .v1_aad(account)
+                    .ok_or(DecryptError::AuthenticationFailed)?;
+                key.v1
+                    .decrypt_in_place_detached((&*nonce).into(), aad.as_bytes(), message, tag)
+            }
+        };
+        opened.map_err(|_| DecryptError::AuthenticationFailed)?;
+        body.truncate(tag_at);
+        body.drain(..nonce_len);
+        Ok(body)
     }
 
     /// Like [`Keyring::open`], for fields that hold text.
@@ -415,23 +487,35 @@ impl Keyring {
     /// `true` when `stored` is in the current format under the current key: nothing for a
     /// re-encryption to do.
     pub fn is_current(&self, stored: &str) -> bool {
-        split_stored(stored).is_ok_and(|(kid, _)| kid == self.current.id)
+        split_stored(stored)
+            .is_ok_and(|(format, kid, _)| format == Format::V2 && kid == self.0.current.id)
     }
 
-    /// A keyed fingerprint of `token` for `account`: lowercase hex (64 characters) of
-    /// HMAC-SHA256 over `account || 0x00 || token`, under a key derived from the current key
-    /// (HMAC(key, `"token-manager fingerprint v1"`)).
+    /// A keyed fingerprint of `parts` (for a token row: its account, secrets and the
+    /// metadata that came from its value): lowercase hex (64 characters) of HMAC-SHA256 over
+    /// `"fingerprint v2"` and each part as a presence byte (0 absent, 1 present) followed, when
+    /// present, by an 8-byte big-endian length and its bytes; under a key derived from the
+    /// current key (HMAC(key, `"token-manager fingerprint v1"`)).
     ///
-    /// Guarantees: deterministic for the same key, account and token; different across
-    /// accounts and keys; reveals nothing about the token to someone without the key (so it
-    /// can be stored beside the ciphertext to detect changes without decrypting). Changes
-    /// when the current key is rotated.
-    pub fn fingerprint(&self, account: &str, token: &str) -> String {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.fingerprint_key)
+    /// Guarantees: deterministic for the same key and parts; different for different parts
+    /// (the layout is unambiguous: `None` differs from empty, boundaries cannot shift) and
+    /// keys; reveals nothing about the parts to someone without the key (so it can be stored
+    /// beside the ciphertext to detect changes without decrypting). Changes when the current
+    /// key is rotated.
+    pub fn fingerprint(&self, parts: &[Option<&[u8]>]) -> String {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(self.0.fingerprint_key.as_slice())
             .expect("HMAC accepts keys of any length");
-        mac.update(account.as_bytes());
-        mac.update(&[0]);
-        mac.update(token.as_bytes());
+        mac.update(FINGERPRINT_LAYOUT);
+        for part in parts {
+            match part {
+                None => mac.update(&[0]),
+                Some(bytes) => {
+                    mac.update(&[1]);
+                    mac.update(&(bytes.len() as u64).to_be_bytes());
+                    mac.update(bytes);
+                }
+            }
+        }
         to_hex(&mac.finalize().into_bytes())
     }
 }
@@ -439,7 +523,7 @@ impl Keyring {
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keyring")
-            .field("current_key_id", &self.current.id)
+            .field("current_key_id", &self.0.current.id)
             .field("previous_key_ids", &self.previous_key_ids())
             .finish_non_exhaustive()
     }
@@ -484,11 +568,22 @@ mod tests {
 
     /// Swaps the payload of a stored value for a modified one.
     fn with_body(stored: &str, f: impl FnOnce(&mut Vec<u8>)) -> String {
-        let (kid, body) = split_stored(stored).unwrap();
+        let (version, rest) = stored.split_once(':').unwrap();
+        let (_, kid, body) = split_stored(stored).unwrap();
         let mut bytes = STANDARD.decode(body).unwrap();
         f(&mut bytes);
-        format!("v1:{kid}:{}", STANDARD.encode(bytes))
+        assert!(rest.starts_with(kid));
+        format!("{version}:{kid}:{}", STANDARD.encode(bytes))
     }
+
+    /// The payload bytes of a stored value.
+    fn body(stored: &str) -> Vec<u8> {
+        STANDARD.decode(split_stored(stored).unwrap().2).unwrap()
+    }
+
+    /// Written with Python's `cryptography` AESGCM, nonce bytes(range(100, 112)), associated
+    /// data the account name: a v1 value as earlier versions stored it.
+    const V1_VECTOR: &str = "v1:782d6ef7:ZGVmZ2hpamtsbW5vLWKUDhuuNfdxCxWhjx8jzAyrTDOlHJILy77NLNXQzC8m+Zm/G2kiuOZntJ5Qr/i+";
 
     #[test]
     fn key_id_known_answer() {
@@ -497,26 +592,97 @@ mod tests {
     }
 
     #[test]
-    fn decrypts_a_vector_from_an_independent_implementation() {
-        // Written with Python's `cryptography` AESGCM, nonce bytes(range(100, 112)).
-        let stored = "v1:782d6ef7:ZGVmZ2hpamtsbW5vLWKUDhuuNfdxCxWhjx8jzAyrTDOlHJILy77NLNXQzC8m+Zm/G2kiuOZntJ5Qr/i+";
+    fn opens_v1_vectors_from_an_independent_implementation() {
         let k = ring(KEY_A, &[]);
         assert_eq!(
-            k.decrypt("PAAPEX1361890000001", stored).unwrap(),
+            k.decrypt("PAAPEX1361890000001", V1_VECTOR).unwrap(),
             "eyJhbGciOiJIUzI1NiJ9.payload.sig"
         );
+        assert!(
+            !k.is_current(V1_VECTOR),
+            "v1 is upgraded by a re-encryption"
+        );
         assert_eq!(
-            k.decrypt("APEX_136189", stored),
+            k.decrypt("APEX_136189", V1_VECTOR),
+            Err(DecryptError::AuthenticationFailed)
+        );
+        // v1 bound the market-data token as `<account>#md`.
+        let md = "v1:782d6ef7:AAECAwQFBgcICQoLKmb7b6qOp3UKybfLeuROVSMxtGGb+KGs";
+        assert_eq!(
+            k.open_text(SecretField::MdAccessToken, "APEX_1", md)
+                .unwrap(),
+            "md-token"
+        );
+        assert_eq!(
+            k.open_text(SecretField::AccessToken, "APEX_1#md", md)
+                .unwrap(),
+            "md-token",
+            "v1's ambiguity, which v2 removes"
+        );
+    }
+
+    #[test]
+    fn opens_v2_vectors_from_an_independent_implementation() {
+        // Written in Python: HChaCha20 (checked against the XChaCha20 draft's test vector)
+        // and `cryptography`'s ChaCha20Poly1305, nonce bytes(range(100, 124)), associated data
+        // the length-prefixed ("v2", field, account, key id).
+        let k = ring(KEY_A, &[]);
+        let access = "v2:782d6ef7:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7GQqz2J1p6uvIWdd28xX0+BXSGEjKXKvJ4DoFwwUtEXdjCL5+MqKTuASInmkDGWfk";
+        assert_eq!(
+            k.decrypt("PAAPEX1361890000001", access).unwrap(),
+            "eyJhbGciOiJIUzI1NiJ9.payload.sig"
+        );
+        assert!(k.is_current(access));
+        let md = "v2:782d6ef7:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7ERfUxJBF7OyaYgrTsOh5Q6Fs5Oykdb0s";
+        assert_eq!(
+            k.open_text(SecretField::MdAccessToken, "APEX_1#md", md)
+                .unwrap(),
+            "md-token"
+        );
+        for (field, account) in [
+            (SecretField::AccessToken, "APEX_1#md"),
+            (SecretField::MdAccessToken, "APEX_1"),
+            (SecretField::AccessToken, "APEX_1#md#md"),
+        ] {
+            assert_eq!(
+                k.open_text(field, account, md),
+                Err(DecryptError::AuthenticationFailed),
+                "{field:?} {account}"
+            );
+        }
+    }
+
+    #[test]
+    fn v2_binds_the_field_where_v1_was_ambiguous() {
+        let k = ring(KEY_A, &[]);
+        // The v1 collision: `APEX_1#md`'s access token and `APEX_1`'s market-data token.
+        let md = k.seal(SecretField::MdAccessToken, "APEX_1", b"md");
+        assert_eq!(
+            k.open(SecretField::AccessToken, "APEX_1#md", &md),
+            Err(DecryptError::AuthenticationFailed)
+        );
+        let access = k.seal(SecretField::AccessToken, "APEX_1#md", b"tok");
+        assert_eq!(
+            k.open(SecretField::MdAccessToken, "APEX_1", &access),
+            Err(DecryptError::AuthenticationFailed)
+        );
+        // A value with its key id rewritten to another configured key does not open either.
+        let two = ring(KEY_A, &[KEY_B]);
+        let other_id = two.previous_key_ids()[0].to_owned();
+        let moved = access.replace(two.current_key_id(), &other_id);
+        assert_eq!(
+            two.open(SecretField::AccessToken, "APEX_1#md", &moved),
             Err(DecryptError::AuthenticationFailed)
         );
     }
 
     #[test]
     fn fingerprint_known_answer() {
-        // hmac(hmac(key, b"token-manager fingerprint v1"), b"APEX_136189\0tok-1"), in Python.
+        // hmac(hmac(key, b"token-manager fingerprint v1"), b"fingerprint v2" + parts), in Python.
+        let parts: [Option<&[u8]>; 4] = [Some(b"APEX_136189"), Some(b"tok-1"), None, Some(b"")];
         assert_eq!(
-            ring(KEY_A, &[]).fingerprint("APEX_136189", "tok-1"),
-            "98063b6d0b66afed9169f0a26e3fcdd676688fe273bca2f694d2bf78c8fdd433"
+            ring(KEY_A, &[]).fingerprint(&parts),
+            "9be0a54a668cb4981c3eb8cd335a2f9dd05d9180fd5be6079d8578a5de88c708"
         );
     }
 
@@ -524,16 +690,15 @@ mod tests {
     fn round_trip_and_format() {
         let k = ring(KEY_A, &[]);
         let stored = k.encrypt("APEX_136189", "eyJ.tok.en");
-        assert!(stored.starts_with("v1:782d6ef7:"), "{stored}");
+        assert!(stored.starts_with("v2:782d6ef7:"), "{stored}");
         assert!(!stored.contains("eyJ.tok.en"));
         assert_eq!(k.decrypt("APEX_136189", &stored).unwrap(), "eyJ.tok.en");
         // Empty and unicode plaintexts too.
         for p in ["", "ünïcødé 账户 🔐", "a:b:c"] {
             assert_eq!(k.decrypt("acct", &k.encrypt("acct", p)).unwrap(), p);
         }
-        // Layout: 12-byte nonce, ciphertext of the same length, 16-byte tag.
-        let (_, body) = split_stored(&stored).unwrap();
-        assert_eq!(STANDARD.decode(body).unwrap().len(), 12 + 10 + 16);
+        // Layout: 24-byte nonce, ciphertext of the same length, 16-byte tag.
+        assert_eq!(body(&stored).len(), 24 + 10 + 16);
     }
 
     #[test]
@@ -554,11 +719,7 @@ mod tests {
     fn any_tampered_byte_fails() {
         let k = ring(KEY_A, &[]);
         let stored = k.encrypt("acct", "token-value");
-        let len = STANDARD
-            .decode(split_stored(&stored).unwrap().1)
-            .unwrap()
-            .len();
-        for i in 0..len {
+        for i in 0..body(&stored).len() {
             let bad = with_body(&stored, |b| b[i] ^= 0x01);
             assert_eq!(
                 k.decrypt("acct", &bad),
@@ -586,9 +747,7 @@ mod tests {
         let a = k.encrypt("acct", "same token");
         let b = k.encrypt("acct", "same token");
         assert_ne!(a, b);
-        let na = &STANDARD.decode(split_stored(&a).unwrap().1).unwrap()[..12];
-        let nb = &STANDARD.decode(split_stored(&b).unwrap().1).unwrap()[..12];
-        assert_ne!(na, nb);
+        assert_ne!(body(&a)[..24], body(&b)[..24]);
         assert_eq!(
             k.decrypt("acct", &a).unwrap(),
             k.decrypt("acct", &b).unwrap()
@@ -607,10 +766,15 @@ mod tests {
         assert!(!rotated.is_current(&stored_old));
 
         let stored_new = rotated.encrypt("acct", "tok");
-        assert!(stored_new.starts_with(&format!("v1:{}:", rotated.current_key_id())));
+        assert!(stored_new.starts_with(&format!("v2:{}:", rotated.current_key_id())));
         assert!(rotated.is_current(&stored_new));
         assert!(!rotated.is_current("garbage"));
-        assert!(!rotated.is_current("v1:00000000:AAAA"));
+        assert!(!rotated.is_current("v2:00000000:AAAA"));
+        // A previous key's v2 value and the current key's v1 value both need rewriting.
+        let old_v2 = old.encrypt("acct", "tok");
+        assert!(!rotated.is_current(&old_v2));
+        assert_eq!(rotated.decrypt("acct", &old_v2).unwrap(), "tok");
+        assert!(!ring(KEY_A, &[]).is_current(V1_VECTOR));
     }
 
     #[test]
@@ -638,8 +802,9 @@ mod tests {
             String::new(),
             "plaintext-token".into(),
             "v1:abc".into(),
-            format!("v2:{kid}:AAAA"),
-            format!("V1:{kid}:AAAA"),
+            format!("v3:{kid}:AAAA"),
+            format!("V2:{kid}:AAAA"),
+            format!("v2:{kid}:{}", STANDARD.encode([0u8; 39])),
             "v1:782D6EF7:AAAA".into(),
             "v1:782d6ef:AAAA".into(),
             "v1:782d6efg:AAAA".into(),
@@ -655,11 +820,15 @@ mod tests {
             assert!(err.to_string().contains("format"), "{err}");
         }
         // The shortest well-formed body (nonce + tag, empty plaintext) reaches the cipher.
-        let minimal = format!("v1:{kid}:{}", STANDARD.encode([0u8; 28]));
-        assert_eq!(
-            k.decrypt("acct", &minimal),
-            Err(DecryptError::AuthenticationFailed)
-        );
+        for minimal in [
+            format!("v1:{kid}:{}", STANDARD.encode([0u8; 28])),
+            format!("v2:{kid}:{}", STANDARD.encode([0u8; 40])),
+        ] {
+            assert_eq!(
+                k.decrypt("acct", &minimal),
+                Err(DecryptError::AuthenticationFailed)
+            );
+        }
     }
 
     #[test]
@@ -759,18 +928,31 @@ mod tests {
     fn fingerprint_properties() {
         let a = ring(KEY_A, &[]);
         let b = ring(KEY_B, &[]);
-        let f = a.fingerprint("APEX_136189", "tok");
+        let fp = |k: &Keyring, parts: &[Option<&str>]| {
+            let parts: Vec<Option<&[u8]>> = parts.iter().map(|p| p.map(str::as_bytes)).collect();
+            k.fingerprint(&parts)
+        };
+        let f = fp(&a, &[Some("APEX_136189"), Some("tok")]);
         assert_eq!(f.len(), 64);
         assert!(f
             .bytes()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
-        assert_eq!(f, a.fingerprint("APEX_136189", "tok"));
-        assert_eq!(f, ring(KEY_A, &[KEY_B]).fingerprint("APEX_136189", "tok"));
-        assert_ne!(f, a.fingerprint("APEX_272045", "tok"));
-        assert_ne!(f, a.fingerprint("APEX_136189", "tok2"));
-        assert_ne!(f, b.fingerprint("APEX_136189", "tok"));
-        // The separator keeps the account/token boundary unambiguous.
-        assert_ne!(a.fingerprint("ab", "c"), a.fingerprint("a", "bc"));
+        assert_eq!(f, fp(&a, &[Some("APEX_136189"), Some("tok")]));
+        assert_eq!(
+            f,
+            fp(&ring(KEY_A, &[KEY_B]), &[Some("APEX_136189"), Some("tok")])
+        );
+        assert_ne!(f, fp(&a, &[Some("APEX_272045"), Some("tok")]));
+        assert_ne!(f, fp(&a, &[Some("APEX_136189"), Some("tok2")]));
+        assert_ne!(f, fp(&b, &[Some("APEX_136189"), Some("tok")]));
+        // Boundaries cannot shift, and absent differs from empty and from missing.
+        assert_ne!(
+            fp(&a, &[Some("ab"), Some("c")]),
+            fp(&a, &[Some("a"), Some("bc")])
+        );
+        assert_ne!(fp(&a, &[Some("a"), None]), fp(&a, &[Some("a"), Some("")]));
+        assert_ne!(fp(&a, &[Some("a"), None]), fp(&a, &[Some("a")]));
+        assert_ne!(fp(&a, &[None, Some("a")]), fp(&a, &[Some("a"), None]));
         // Not a plain hash of the inputs.
         let plain = to_hex(&Sha256::digest(b"APEX_136189\0tok"));
         assert_ne!(f, plain);
@@ -787,7 +969,7 @@ mod tests {
             KEY_A.trim_end_matches('=').to_owned(),
             KEY_C.to_owned(),
             to_hex(&key_bytes),
-            to_hex(&k.fingerprint_key),
+            to_hex(k.0.fingerprint_key.as_slice()),
             format!("{:?}", &key_bytes[..8]),
         ] {
             assert!(!dbg.contains(&needle), "{dbg}");
@@ -836,6 +1018,7 @@ mod tests {
         fn decrypt_never_panics(s in ".{0,200}") {
             let _ = ring(KEY_A, &[]).decrypt("acct", &s);
             let _ = ring(KEY_A, &[]).decrypt("acct", &format!("v1:782d6ef7:{s}"));
+            let _ = ring(KEY_A, &[]).decrypt("acct", &format!("v2:782d6ef7:{s}"));
         }
 
         #[test]

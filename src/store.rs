@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 pub use api_model::{LastSync, RecentToken, TokenSummary};
 
 use crate::config::Secret;
+use crate::domain::account::{AccountName, KeyType};
+use crate::domain::candidate::TokenMetadata;
 use crate::domain::sealed::SealedToken;
+use crate::domain::token_value::TokenType;
 
 /// What went wrong talking to PostgREST; API errors keep PostgREST's `code` and `message`.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +46,7 @@ pub struct ExistingToken {
     pub is_active: bool,
     pub expires_at: Option<DateTime<Utc>>,
     pub main_account: String,
-    pub token_type: String,
+    pub token_type: TokenType,
     pub mapped: bool,
 }
 
@@ -57,17 +60,17 @@ pub struct SyncStart {
 /// One new or changed token to upsert, with its key mapping. `access_token` is ciphertext.
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenRow {
-    pub account_name: String,
-    pub main_account: String,
-    pub token_type: String,
+    pub account_name: AccountName,
+    pub main_account: AccountName,
+    pub token_type: TokenType,
     pub access_token: String,
     pub token_length: usize,
     pub expires_at: Option<DateTime<Utc>>,
-    pub metadata: Value,
+    pub metadata: TokenMetadata,
     pub token_fingerprint: String,
     pub key_id: String,
     pub redis_key: String,
-    pub key_type: String,
+    pub key_type: KeyType,
 }
 
 /// Rows one upsert batch wrote.
@@ -439,7 +442,8 @@ pub struct ResealedToken {
 }
 
 impl Store {
-    /// Up to `limit` rows not written under `key_id`, after `after` in account-name order.
+    /// Up to `limit` rows not written in the current format under `key_id`, after `after` in
+    /// account-name order.
     pub async fn not_under_key(
         &self,
         key_id: &str,
@@ -450,7 +454,9 @@ impl Store {
             .api
             .from("tradovate_tokens")
             .select("account_name,access_token,metadata")
-            .neq("key_id", key_id)
+            // Written under another key, or in the older format v1. `key_id` is 8 hex
+            // characters (the keyring's own id), so it cannot change the filter's meaning.
+            .or(format!("key_id.neq.{key_id},access_token.like.v1:*"))
             .order("account_name")
             .limit(limit);
         if let Some(after) = after {

@@ -12,6 +12,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::config::Secret;
+use crate::domain::expiry::Ttl;
 
 /// A Redis reply as Upstash returns it, with base64 strings decoded. Its `Debug` and
 /// [`Reply::describe`] show only its shape (type and length), never its bytes: a reply may hold
@@ -83,8 +84,8 @@ pub struct KeyValue {
     pub value: Option<Vec<u8>>,
     /// The value's full length in bytes (STRLEN), read in the same pipeline.
     pub size: u64,
-    /// Milliseconds to live as PTTL reports it: -1 no expiry, -2 missing.
-    pub pttl_ms: i64,
+    /// What PTTL answered.
+    pub ttl: Ttl,
 }
 
 impl fmt::Debug for KeyValue {
@@ -95,7 +96,7 @@ impl fmt::Debug for KeyValue {
                 "value",
                 &self.value.as_ref().map(|v| format!("<{} bytes>", v.len())),
             )
-            .field("pttl_ms", &self.pttl_ms)
+            .field("ttl", &self.ttl)
             .finish()
     }
 }
@@ -368,12 +369,15 @@ fn read_values(
     keys.into_iter()
         .map(|key| {
             let (size, range, pttl) = (next("STRLEN")?, next("GETRANGE")?, next("PTTL")?);
-            let pttl_ms = pttl
+            let ttl = pttl
                 .map_err(UpstashError::Command)?
                 .as_int()
-                .ok_or_else(|| UpstashError::Protocol("PTTL is not an integer".into()))?;
+                .and_then(Ttl::from_pttl)
+                .ok_or_else(|| {
+                    UpstashError::Protocol("PTTL is not -1, -2 or a number of milliseconds".into())
+                })?;
             let (size, value) = match (size, range) {
-                (Ok(Reply::Int(size)), Ok(Reply::Bytes(bytes))) if pttl_ms != -2 => {
+                (Ok(Reply::Int(size)), Ok(Reply::Bytes(bytes))) if ttl != Ttl::Missing => {
                     (u64::try_from(size).unwrap_or(0), Some(bytes))
                 }
                 (Ok(Reply::Int(_)), Ok(Reply::Bytes(_))) => (0, None),
@@ -395,7 +399,7 @@ fn read_values(
                 key,
                 value,
                 size,
-                pttl_ms,
+                ttl,
             })
         })
         .collect()
@@ -482,7 +486,7 @@ mod tests {
             key: "token:A".into(),
             value: Some(secret),
             size: 33,
-            pttl_ms: -1,
+            ttl: Ttl::Persistent,
         };
         assert!(!format!("{kv:?}").contains("secret-token"));
     }

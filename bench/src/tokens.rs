@@ -151,7 +151,7 @@ impl SplitMix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use token_manager::domain::expiry::{resolve_expiry, ExpirySource};
+    use token_manager::domain::expiry::{resolve_expiry, ExpirySource, Ttl};
     use token_manager::domain::token_value::parse_token_value;
 
     #[test]
@@ -172,8 +172,8 @@ mod tests {
         let mut sources = std::collections::HashMap::new();
         for s in &data {
             let value = parse_token_value(s.value.as_bytes()).expect("parses");
-            let pttl = s.ttl_ms.map(|ms| ms as i64).unwrap_or(-1);
-            let (_, source) = resolve_expiry(&value, Some(pttl), now);
+            let ttl = s.ttl_ms.map_or(Ttl::Persistent, Ttl::Millis);
+            let (_, source) = resolve_expiry(&value, ttl, now);
             *sources.entry(source).or_insert(0) += 1;
         }
         assert_eq!(sources[&ExpirySource::RedisTtl], 2);

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use token_manager::crypto::Keyring;
 use token_manager::domain::account::AccountName;
 use token_manager::domain::candidate::Candidate;
+use token_manager::domain::expiry::Ttl;
 use token_manager::store::{apply_sync_body, TokenRow};
 
 use crate::tokens::{self, Seed};
@@ -74,12 +75,12 @@ impl Workload {
             .iter()
             .map(|seed| {
                 let account = AccountName::from_redis_key(&seed.key, &pattern).expect("valid key");
-                let pttl_ms = seed.ttl_ms.map_or(-1, |ms| ms as i64);
+                let ttl = seed.ttl_ms.map_or(Ttl::Persistent, Ttl::Millis);
                 Candidate::parse(
                     account,
                     seed.key.clone(),
                     seed.value.as_bytes(),
-                    pttl_ms,
+                    ttl,
                     self.now,
                 )
                 .expect("valid value")
@@ -141,7 +142,7 @@ mod tests {
             .unwrap();
         assert!(!opened.is_empty() && work.seeds[2].value.contains(&opened));
         assert!(
-            row.metadata.get("md_access_token").is_some(),
+            row.metadata.md_access_token.is_some(),
             "the JSON blobs carry an mdAccessToken"
         );
     }

@@ -3,65 +3,98 @@
 //! work (the benchmark times these).
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::account::{main_account_for, AccountName, KeyType};
-use super::expiry::resolve_expiry;
+use super::expiry::{resolve_expiry, ExpirySource, Ttl};
 use super::sealed::TokenSecrets;
-use super::token_value::{parse_token_value, SkipReason, TokenType};
+use super::token_value::{parse_token_value, SkipReason, TokenType, ValueFormat};
 use crate::crypto::Keyring;
 use crate::store::TokenRow;
+
+/// What a sync writes to a token row's `metadata`: where the token came from and what its
+/// value said besides the token. Never a plaintext secret (the market-data token is sealed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenMetadata {
+    /// The Redis key the token was read from.
+    pub redis_key: String,
+    /// Where `expires_at` came from.
+    pub expires_source: ExpirySource,
+    /// Whether the value was a bare token or JSON.
+    pub value_format: ValueFormat,
+    /// The key's TTL when it was read, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_ttl_ms: Option<u64>,
+    /// The value's `userId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The value's `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The sealed market-data token (see [`crate::domain::sealed::SealedToken::into_row`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md_access_token: Option<String>,
+}
+
+impl TokenMetadata {
+    /// The keyed fingerprint of what a row stores for `account`: its secrets and the metadata
+    /// that came from the value (user id, name, value format, expiry source). A change to any
+    /// of them changes it; the TTL, which moves on every read, does not.
+    pub fn fingerprint(&self, keyring: &Keyring, account: &str, secrets: &TokenSecrets) -> String {
+        keyring.fingerprint(&[
+            Some(account.as_bytes()),
+            Some(secrets.access_token.as_bytes()),
+            secrets.md_access_token.as_deref().map(str::as_bytes),
+            self.user_id.as_deref().map(str::as_bytes),
+            self.name.as_deref().map(str::as_bytes),
+            Some(self.value_format.as_str().as_bytes()),
+            Some(self.expires_source.as_str().as_bytes()),
+        ])
+    }
+}
 
 /// A token read from Redis. `Debug` shows no secret.
 #[derive(Debug)]
 pub struct Candidate {
     account: AccountName,
-    redis_key: String,
     main_account: AccountName,
     key_type: KeyType,
     secrets: TokenSecrets,
     token_length: usize,
     token_type: TokenType,
     expires_at: Option<DateTime<Utc>>,
-    metadata: Value,
+    metadata: TokenMetadata,
 }
 
 impl Candidate {
-    /// Parses the value of `redis_key` (which names `account`) with its PTTL; the error is the
+    /// Parses the value of `redis_key` (which names `account`) with its TTL; the error is the
     /// reason it is skipped, never containing the value.
     pub fn parse(
         account: AccountName,
         redis_key: String,
         value: &[u8],
-        pttl_ms: i64,
+        ttl: Ttl,
         now: DateTime<Utc>,
     ) -> Result<Candidate, SkipReason> {
         let value = parse_token_value(value)?;
-        let (expires_at, source) = resolve_expiry(&value, Some(pttl_ms), now);
+        let (expires_at, expires_source) = resolve_expiry(&value, ttl, now);
         let main_account = main_account_for(&account, value.main_account.as_deref());
-        let mut metadata = json!({
-            "redis_key": redis_key,
-            "expires_source": source.as_str(),
-            "value_format": value.format.as_str(),
-        });
-        if pttl_ms >= 0 {
-            metadata["redis_ttl_ms"] = json!(pttl_ms);
-        }
-        if let Some(user_id) = &value.user_id {
-            metadata["user_id"] = json!(user_id);
-        }
-        if let Some(name) = &value.name {
-            metadata["name"] = json!(name);
-        }
         Ok(Candidate {
             key_type: KeyType::classify(&account, &main_account, value.token_type),
             token_length: value.token_length(),
             account,
-            redis_key,
             main_account,
             token_type: value.token_type,
             expires_at,
-            metadata,
+            metadata: TokenMetadata {
+                redis_key,
+                expires_source,
+                value_format: value.format,
+                redis_ttl_ms: ttl.millis(),
+                user_id: value.user_id,
+                name: value.name,
+                md_access_token: None,
+            },
             secrets: TokenSecrets {
                 access_token: value.access_token,
                 md_access_token: value.md_access_token,
@@ -89,28 +122,89 @@ impl Candidate {
         self.expires_at
     }
 
-    /// The keyed fingerprint of the token, compared with the stored one.
+    /// The keyed fingerprint of what the row would store (see [`TokenMetadata::fingerprint`]),
+    /// compared with the stored one.
     pub fn fingerprint(&self, keyring: &Keyring) -> String {
-        keyring.fingerprint(self.account.as_str(), &self.secrets.access_token)
+        self.metadata
+            .fingerprint(keyring, self.account.as_str(), &self.secrets)
     }
 
     /// The row to upsert: the secrets sealed under the current key.
     pub fn seal(&self, keyring: &Keyring, fingerprint: String) -> TokenRow {
-        let account = self.account.as_str();
-        let mut metadata = self.metadata.clone();
-        let access_token = self.secrets.seal(keyring, account).into_row(&mut metadata);
+        let sealed = self.secrets.seal(keyring, self.account.as_str());
         TokenRow {
-            account_name: account.to_string(),
-            main_account: self.main_account.as_str().to_string(),
-            token_type: self.token_type.as_str().to_string(),
-            access_token,
+            account_name: self.account.clone(),
+            main_account: self.main_account.clone(),
+            token_type: self.token_type,
+            access_token: sealed.access_token,
             token_length: self.token_length,
             expires_at: self.expires_at,
-            metadata,
+            metadata: TokenMetadata {
+                md_access_token: sealed.md_access_token,
+                ..self.metadata.clone()
+            },
             token_fingerprint: fingerprint,
             key_id: keyring.current_key_id().to_string(),
-            redis_key: self.redis_key.clone(),
-            key_type: self.key_type.as_str().to_string(),
+            redis_key: self.metadata.redis_key.clone(),
+            key_type: self.key_type,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::sealed::SealedToken;
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn candidate(value: &str) -> Candidate {
+        let account = AccountName::parse("APEX_1").unwrap();
+        Candidate::parse(
+            account,
+            "token:APEX_1".into(),
+            value.as_bytes(),
+            Ttl::Millis(60_000),
+            Utc::now(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_fingerprint_covers_what_is_stored() {
+        let k = Keyring::from_base64(KEY, &[]).unwrap();
+        let base = r#"{"accessToken":"tok","mdAccessToken":"md","userId":7,"name":"n"}"#;
+        let f = candidate(base).fingerprint(&k);
+        assert_eq!(f, candidate(base).fingerprint(&k), "deterministic");
+        for changed in [
+            r#"{"accessToken":"tok2","mdAccessToken":"md","userId":7,"name":"n"}"#,
+            r#"{"accessToken":"tok","mdAccessToken":"md2","userId":7,"name":"n"}"#,
+            r#"{"accessToken":"tok","userId":7,"name":"n"}"#,
+            r#"{"accessToken":"tok","mdAccessToken":"md","userId":8,"name":"n"}"#,
+            r#"{"accessToken":"tok","mdAccessToken":"md","name":"n"}"#,
+            r#"{"accessToken":"tok","mdAccessToken":"md","userId":7,"name":"m"}"#,
+            r#"{"accessToken":"tok","mdAccessToken":"md","userId":7}"#,
+            "tok",
+        ] {
+            assert_ne!(candidate(changed).fingerprint(&k), f, "{changed}");
+        }
+    }
+
+    #[test]
+    fn a_sealed_row_reopens_to_the_same_fingerprint() {
+        // What /v1/reencrypt does: read the row, open it, fingerprint it from its metadata.
+        let k = Keyring::from_base64(KEY, &[]).unwrap();
+        let c = candidate(r#"{"accessToken":"tok","mdAccessToken":"md","userId":"u"}"#);
+        let row = c.seal(&k, c.fingerprint(&k));
+        let mut metadata = serde_json::to_value(&row.metadata).unwrap();
+        assert_eq!(metadata["redis_ttl_ms"], 60_000);
+        let sealed = SealedToken::from_row(row.access_token.clone(), &mut metadata);
+        let secrets = sealed.open(&k, "APEX_1").unwrap();
+        let read = TokenMetadata::deserialize(&metadata).unwrap();
+        assert_eq!(read.md_access_token, None);
+        assert_eq!(
+            read.fingerprint(&k, "APEX_1", &secrets),
+            row.token_fingerprint
+        );
     }
 }

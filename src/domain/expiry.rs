@@ -3,10 +3,6 @@
 
 use std::fmt;
 
-use base64::alphabet;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -45,19 +41,36 @@ impl fmt::Display for ExpirySource {
     }
 }
 
-const fn lenient(alphabet: &alphabet::Alphabet) -> GeneralPurpose {
-    GeneralPurpose::new(
-        alphabet,
-        GeneralPurposeConfig::new()
-            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-            .with_decode_allow_trailing_bits(true),
-    )
+/// A Redis key's remaining lifetime, as PTTL reports it (no -1/-2 numbers past the client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ttl {
+    /// The key exists and has no expiry (PTTL -1).
+    Persistent,
+    /// The key does not exist (PTTL -2).
+    Missing,
+    /// The key expires in this many milliseconds (PTTL 0 or more).
+    Millis(u64),
 }
 
-/// base64url, with or without `=` padding.
-const URL_SAFE_LENIENT: GeneralPurpose = lenient(&alphabet::URL_SAFE);
-/// Standard base64, with or without padding (some encoders get JWTs wrong).
-const STANDARD_LENIENT: GeneralPurpose = lenient(&alphabet::STANDARD);
+impl Ttl {
+    /// Reads a PTTL answer: -1 [`Ttl::Persistent`], -2 [`Ttl::Missing`], 0 or more
+    /// [`Ttl::Millis`]; `None` for any other (negative) number, which Redis never answers.
+    pub fn from_pttl(pttl: i64) -> Option<Ttl> {
+        match pttl {
+            -1 => Some(Ttl::Persistent),
+            -2 => Some(Ttl::Missing),
+            ms => u64::try_from(ms).ok().map(Ttl::Millis),
+        }
+    }
+
+    /// The milliseconds left, for a key that expires.
+    pub fn millis(self) -> Option<u64> {
+        match self {
+            Ttl::Millis(ms) => Some(ms),
+            Ttl::Persistent | Ttl::Missing => None,
+        }
+    }
+}
 
 /// The `exp` claim of a JWT, read without verifying the signature (we only copy tokens, we
 /// do not trust them).
@@ -73,10 +86,7 @@ pub fn jwt_exp(token: &str) -> Option<DateTime<Utc>> {
     if parts.next().is_some() || header.is_empty() || payload.is_empty() {
         return None;
     }
-    let bytes = URL_SAFE_LENIENT
-        .decode(payload)
-        .or_else(|_| STANDARD_LENIENT.decode(payload))
-        .ok()?;
+    let bytes = crate::crypto::decode_base64_lenient(payload)?;
     let claims: Value = serde_json::from_slice(&bytes).ok()?;
     let exp = claims.as_object()?.get("exp")?;
     let exp = exp.as_number()?;
@@ -94,15 +104,14 @@ pub fn jwt_exp(token: &str) -> Option<DateTime<Utc>> {
 }
 
 /// The expiry of `value` and where it came from, by precedence: the explicit field; else the
-/// JWT `exp` of the access token; else `now + pttl_ms` when `pttl_ms > 0` (Redis PTTL answers
-/// -1 for a key without TTL and -2 for a missing key; both are ignored); else
-/// `(None, ExpirySource::Unknown)`.
+/// JWT `exp` of the access token; else `now + ttl` when the key expires in more than 0 ms;
+/// else `(None, ExpirySource::Unknown)`.
 ///
 /// Guarantees: the source is [`ExpirySource::Unknown`] exactly when the expiry is `None`.
 /// Deterministic: the clock is the `now` passed in.
 pub fn resolve_expiry(
     value: &TokenValue,
-    pttl_ms: Option<i64>,
+    ttl: Ttl,
     now: DateTime<Utc>,
 ) -> (Option<DateTime<Utc>>, ExpirySource) {
     if let Some(at) = value.explicit_expiry {
@@ -111,8 +120,10 @@ pub fn resolve_expiry(
     if let Some(at) = jwt_exp(&value.access_token) {
         return (Some(at), ExpirySource::JwtExp);
     }
-    if let Some(at) = pttl_ms
+    if let Some(at) = ttl
+        .millis()
         .filter(|ms| *ms > 0)
+        .and_then(|ms| i64::try_from(ms).ok())
         .and_then(TimeDelta::try_milliseconds)
         .and_then(|ttl| now.checked_add_signed(ttl))
     {
@@ -126,6 +137,7 @@ mod tests {
     use super::*;
     use crate::domain::token_value::parse_token_value;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine;
     use chrono::TimeZone;
     use proptest::prelude::*;
 
@@ -247,7 +259,7 @@ mod tests {
         let jwt = jwt_with(r#"{"exp":1729176300}"#, &URL_SAFE_NO_PAD);
         let raw = format!(r#"{{"accessToken":"{jwt}","expirationTime":"2025-10-17T14:45:00Z"}}"#);
         let v = parse_token_value(raw.as_bytes()).unwrap();
-        let (at, src) = resolve_expiry(&v, Some(60_000), now());
+        let (at, src) = resolve_expiry(&v, Ttl::Millis(60_000), now());
         assert_eq!(src, ExpirySource::Explicit);
         assert_eq!(
             at,
@@ -259,7 +271,7 @@ mod tests {
     fn resolve_jwt_exp_beats_ttl() {
         let jwt = jwt_with(r#"{"exp":1729176300}"#, &URL_SAFE_NO_PAD);
         let v = parse_token_value(jwt.as_bytes()).unwrap();
-        let (at, src) = resolve_expiry(&v, Some(60_000), now());
+        let (at, src) = resolve_expiry(&v, Ttl::Millis(60_000), now());
         assert_eq!(src, ExpirySource::JwtExp);
         assert_eq!(at.unwrap().timestamp(), 1_729_176_300);
     }
@@ -267,10 +279,10 @@ mod tests {
     #[test]
     fn resolve_redis_ttl() {
         let v = TokenValue::raw("opaque");
-        let (at, src) = resolve_expiry(&v, Some(3_600_000), now());
+        let (at, src) = resolve_expiry(&v, Ttl::Millis(3_600_000), now());
         assert_eq!(src, ExpirySource::RedisTtl);
         assert_eq!(at, Some(now() + TimeDelta::hours(1)));
-        let (at, src) = resolve_expiry(&v, Some(1), now());
+        let (at, src) = resolve_expiry(&v, Ttl::Millis(1), now());
         assert_eq!(src, ExpirySource::RedisTtl);
         assert_eq!(at, Some(now() + TimeDelta::milliseconds(1)));
     }
@@ -278,18 +290,33 @@ mod tests {
     #[test]
     fn resolve_unknown() {
         let v = TokenValue::raw("opaque");
-        for pttl in [None, Some(-1), Some(-2), Some(0), Some(i64::MIN)] {
+        for ttl in [Ttl::Persistent, Ttl::Missing, Ttl::Millis(0)] {
             assert_eq!(
-                resolve_expiry(&v, pttl, now()),
+                resolve_expiry(&v, ttl, now()),
                 (None, ExpirySource::Unknown),
-                "{pttl:?}"
+                "{ttl:?}"
             );
         }
         // A TTL too large to add to `now` is unknown rather than a panic.
-        assert_eq!(
-            resolve_expiry(&v, Some(i64::MAX), now()),
-            (None, ExpirySource::Unknown)
-        );
+        for ms in [i64::MAX as u64, u64::MAX] {
+            assert_eq!(
+                resolve_expiry(&v, Ttl::Millis(ms), now()),
+                (None, ExpirySource::Unknown)
+            );
+        }
+    }
+
+    #[test]
+    fn ttl_reads_pttl_answers() {
+        assert_eq!(Ttl::from_pttl(-1), Some(Ttl::Persistent));
+        assert_eq!(Ttl::from_pttl(-2), Some(Ttl::Missing));
+        assert_eq!(Ttl::from_pttl(0), Some(Ttl::Millis(0)));
+        assert_eq!(Ttl::from_pttl(1500), Some(Ttl::Millis(1500)));
+        for bad in [-3, i64::MIN] {
+            assert_eq!(Ttl::from_pttl(bad), None);
+        }
+        assert_eq!(Ttl::Millis(5).millis(), Some(5));
+        assert_eq!(Ttl::Persistent.millis(), None);
     }
 
     proptest! {
@@ -306,10 +333,11 @@ mod tests {
         }
 
         #[test]
-        fn resolve_source_is_unknown_iff_none(tok in "[!-~]{1,80}", pttl in any::<Option<i64>>()) {
+        fn resolve_source_is_unknown_iff_none(tok in "[!-~]{1,80}", pttl in any::<i64>()) {
             prop_assume!(!tok.starts_with(['{', '[', '"']));
             let v = parse_token_value(tok.as_bytes()).unwrap();
-            let (at, src) = resolve_expiry(&v, pttl, now());
+            let ttl = Ttl::from_pttl(pttl).unwrap_or(Ttl::Missing);
+            let (at, src) = resolve_expiry(&v, ttl, now());
             prop_assert_eq!(at.is_none(), src == ExpirySource::Unknown);
             if src == ExpirySource::RedisTtl {
                 prop_assert!(at.unwrap() > now());

@@ -1,8 +1,12 @@
-//! Key rotation: every stored token not written under the current `TOKEN_ENCRYPTION_KEY` is
-//! decrypted with a previous key and written again under the current one, in batches. The
-//! fingerprint is recomputed too, so the next sync sees the tokens as unchanged.
+//! Key rotation and format upgrade: every stored token not written under the current
+//! `TOKEN_ENCRYPTION_KEY`, or still in ciphertext format v1, is opened (with a previous key,
+//! or as v1) and sealed again as v2 under the current key, in batches. The fingerprint is
+//! recomputed too, so the next sync sees the tokens as unchanged.
+
+use serde::Deserialize;
 
 use super::{JobError, Services, Trigger};
+use crate::domain::candidate::TokenMetadata;
 use crate::store::ResealedToken;
 
 pub use api_model::ReencryptReport;
@@ -28,9 +32,14 @@ pub async fn reencrypt(services: &Services, trigger: Trigger) -> Result<Reencryp
                 continue;
             };
             let mut metadata = row.metadata;
+            // Rows written by this version's sync fingerprint as the next sync will; for any
+            // other the next sync rewrites the row once.
+            let token_fingerprint = TokenMetadata::deserialize(&metadata)
+                .map(|m| m.fingerprint(keyring, &account, &secrets))
+                .unwrap_or_default();
             let access_token = secrets.seal(keyring, &account).into_row(&mut metadata);
             rows.push(ResealedToken {
-                token_fingerprint: keyring.fingerprint(&account, &secrets.access_token),
+                token_fingerprint,
                 access_token,
                 previous_access_token: row.sealed.access_token,
                 key_id: key_id.clone(),

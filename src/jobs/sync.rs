@@ -222,7 +222,7 @@ async fn read_redis(services: &Services, now: DateTime<Utc>) -> Result<Snapshot,
             });
             continue;
         }
-        match Candidate::parse(account, kv.key.clone(), &bytes, kv.pttl_ms, now) {
+        match Candidate::parse(account, kv.key.clone(), &bytes, kv.ttl, now) {
             Ok(candidate) => candidates.push(candidate),
             Err(reason) => skipped.push(Skipped {
                 redis_key: kv.key,
@@ -251,7 +251,7 @@ fn unchanged(stored: &ExistingToken, c: &Candidate, fingerprint: &str, now: Date
         && stored.mapped
         && stored.fingerprint == fingerprint
         && stored.main_account == c.main_account().as_str()
-        && stored.token_type == c.token_type().as_str()
+        && stored.token_type == c.token_type()
         && same_expiry
 }
 

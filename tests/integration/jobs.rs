@@ -34,7 +34,7 @@ async fn sync_stores_every_demo_token_encrypted_with_its_main_account() {
     let row = stack.token_row("PAAPEX1361890000003").await;
     assert_eq!(row["main_account"], "APEX_136189");
     assert_eq!(row["is_active"], true);
-    assert!(row["access_token"].as_str().unwrap().starts_with("v1:"));
+    assert!(row["access_token"].as_str().unwrap().starts_with("v2:"));
     let stored_exp =
         chrono::DateTime::parse_from_rfc3339(row["expires_at"].as_str().unwrap()).unwrap();
     assert_eq!(stored_exp.timestamp(), exp.timestamp());

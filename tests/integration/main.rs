@@ -5,6 +5,7 @@
 mod support;
 
 mod api;
+mod ciphertext;
 mod jobs;
 mod reliability;
 mod rls;

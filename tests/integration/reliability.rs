@@ -21,7 +21,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use token_manager::config::Config;
 use token_manager::domain::account::{main_account_for, AccountName, AccountNameError};
-use token_manager::domain::expiry::{jwt_exp, resolve_expiry, ExpirySource};
+use token_manager::domain::expiry::{jwt_exp, resolve_expiry, ExpirySource, Ttl};
 use token_manager::domain::token_value::{parse_token_value, ValueFormat, MAX_VALUE_BYTES};
 use token_manager::http::{handle, Request, MAX_BODY_BYTES};
 use token_manager::jobs::sync::{sync, LOCK_KEY};
@@ -2124,7 +2124,7 @@ proptest! {
                     // (A positive fraction of a second rounds to the epoch itself.)
                     prop_assert!(at.timestamp() >= 0 && at.timestamp() <= MAX_EPOCH);
                 }
-                let (at, source) = resolve_expiry(&v, Some(pttl), now);
+                let (at, source) = resolve_expiry(&v, Ttl::from_pttl(pttl).expect("a PTTL answer"), now);
                 prop_assert_eq!(at.is_none(), source == ExpirySource::Unknown);
                 match source {
                     ExpirySource::Explicit => prop_assert_eq!(at, v.explicit_expiry),
