@@ -4,7 +4,8 @@
 
 use std::process::Command;
 
-fn bench(args: &[&str]) -> (i32, String) {
+/// Runs the binary; returns its exit code, stdout and stderr.
+fn bench(args: &[&str]) -> (i32, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_token-manager-bench"));
     // Never the test stack's settings (test.sh exports them): no stack here.
     for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("TM_TEST_")) {
@@ -16,26 +17,40 @@ fn bench(args: &[&str]) -> (i32, String) {
         .expect("the benchmark binary runs");
     (
         output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
 
 #[test]
-fn help_and_bad_options_exit_2_with_usage() {
-    let (code, stderr) = bench(&["--help"]);
+fn help_and_bad_options() {
+    let (code, stdout, _) = bench(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Usage: token-manager-bench"), "{stdout}");
+    assert!(stdout.contains("--wasm-cpu-skip <REASON>"), "{stdout}");
+    let (code, _, stderr) = bench(&["--sizes"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("usage: token-manager-bench"), "{stderr}");
-    let (code, stderr) = bench(&["--sizes"]);
+    assert!(
+        stderr.contains("a value is required for '--sizes <SIZES>'"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = bench(&["--frobnicate"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("--sizes needs a value"), "{stderr}");
-    let (code, stderr) = bench(&["--frobnicate"]);
+    assert!(
+        stderr.contains("unexpected argument '--frobnicate'"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = bench(&["--sizes", "22,many"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("unknown option --frobnicate"), "{stderr}");
+    assert!(stderr.contains("\"many\" is not a count"), "{stderr}");
+    let (code, _, stderr) = bench(&["--twiggy", "t", "--twiggy-skip", "r"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
 
 #[test]
 fn without_a_stack_it_says_how_to_get_one() {
-    let (code, stderr) = bench(&["--quick"]);
+    let (code, _, stderr) = bench(&["--quick", "--sizes", "10_000"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("scripts/bench.sh"), "{stderr}");
 }

@@ -16,11 +16,6 @@ use table::{bytes, ms, thousands, verdict, Row};
 
 pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-const USAGE: &str = "usage: token-manager-bench [--quick] [--sizes 22,1000,10000] [--get-requests 500]
-    [--cpu-sizes 1000,10000] [--cpu-reps 7] [--wasm-cpu DIR | --wasm-cpu-skip REASON]
-    [--bundle build/index_bg.wasm] [--twiggy PATH | --twiggy-skip REASON] [--sync-timeout SECONDS]
-Runs against the bench stack whose settings scripts/env.sh bench exports; scripts/bench.sh does it all.";
-
 /// Free-plan limits and the issue's targets.
 const FREE_SUBREQUESTS: u64 = 50;
 const FREE_CPU_MS: f64 = 10.0;
@@ -29,6 +24,61 @@ const TARGET_GET_RATIO: f64 = 1.3;
 const TARGET_GZIP_BYTES: u64 = 1_000_000;
 /// The size the subrequest and ratio targets are stated for.
 const TARGET_N: u64 = 10_000;
+
+/// The measuring program's command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "token-manager-bench",
+    about = "Measures token-manager: sync and get through wrangler dev, the CPU of the sync's \
+             pure work, the bundle. Prints one markdown table.",
+    after_help = "Runs against the bench stack whose settings scripts/env.sh bench exports; \
+                  scripts/bench.sh does it all."
+)]
+struct Args {
+    /// N = 22 only, 50 get requests, CPU at 100 tokens x 3 (CI's smoke test); overrides
+    /// --sizes, --get-requests, --cpu-sizes and --cpu-reps
+    #[arg(long)]
+    quick: bool,
+    /// Token counts to sync, comma-separated
+    #[arg(long, value_delimiter = ',', value_parser = count, default_value = "22,1000,10000")]
+    sizes: Vec<usize>,
+    /// Requests per get case
+    #[arg(long, default_value_t = 500)]
+    get_requests: u64,
+    /// Token counts for the CPU measurement, comma-separated
+    #[arg(long, value_delimiter = ',', value_parser = count, default_value = "1000,10000")]
+    cpu_sizes: Vec<usize>,
+    /// Repetitions of each CPU measurement (the median is reported)
+    #[arg(long, default_value_t = 7)]
+    cpu_reps: usize,
+    /// The benchmark's wasm build (wasm-bindgen --target nodejs) to time under Node
+    #[arg(long, value_name = "DIR", conflicts_with = "wasm_cpu_skip")]
+    wasm_cpu: Option<PathBuf>,
+    /// Why the wasm CPU row is not measured
+    #[arg(long, value_name = "REASON")]
+    wasm_cpu_skip: Option<String>,
+    /// The Worker's bundle to measure
+    #[arg(long, value_name = "FILE", default_value = "build/index_bg.wasm")]
+    bundle: PathBuf,
+    /// twiggy, for the bundle's size by crate
+    #[arg(long, value_name = "PATH", conflicts_with = "twiggy_skip")]
+    twiggy: Option<PathBuf>,
+    /// Why the bundle is not broken down by crate
+    #[arg(long, value_name = "REASON")]
+    twiggy_skip: Option<String>,
+    /// How long one sync may take
+    #[arg(long, value_name = "SECONDS", default_value_t = 240)]
+    sync_timeout: u64,
+}
+
+/// A count such as `10000` or `10_000`.
+fn count(value: &str) -> Result<usize, String> {
+    value
+        .trim()
+        .replace('_', "")
+        .parse()
+        .map_err(|e| format!("{value:?} is not a count: {e}"))
+}
 
 struct Options {
     sizes: Vec<usize>,
@@ -42,55 +92,34 @@ struct Options {
     sync_timeout: Duration,
 }
 
-fn list(value: &str) -> Res<Vec<usize>> {
-    value
-        .split(',')
-        .map(|v| {
-            v.trim()
-                .replace('_', "")
-                .parse::<usize>()
-                .map_err(Into::into)
-        })
-        .collect()
-}
-
-fn parse_options(args: &[String]) -> Res<Options> {
-    let mut o = Options {
-        sizes: vec![22, 1000, 10_000],
-        get_requests: 500,
-        concurrency: vec![1, 16],
-        cpu_sizes: vec![1000, 10_000],
-        cpu_reps: 7,
-        wasm_cpu: Err("not asked for (--wasm-cpu DIR)".into()),
-        bundle: PathBuf::from("build/index_bg.wasm"),
-        twiggy: Err("not asked for (--twiggy PATH)".into()),
-        sync_timeout: Duration::from_secs(240),
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().cloned().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--quick" => {
-                o.sizes = vec![22];
-                o.get_requests = 50;
-                o.cpu_sizes = vec![100];
-                o.cpu_reps = 3;
-            }
-            "--sizes" => o.sizes = list(&value()?)?,
-            "--get-requests" => o.get_requests = value()?.parse()?,
-            "--cpu-sizes" => o.cpu_sizes = list(&value()?)?,
-            "--cpu-reps" => o.cpu_reps = value()?.parse()?,
-            "--wasm-cpu" => o.wasm_cpu = Ok(value()?.into()),
-            "--wasm-cpu-skip" => o.wasm_cpu = Err(value()?),
-            "--bundle" => o.bundle = value()?.into(),
-            "--twiggy" => o.twiggy = Ok(value()?.into()),
-            "--twiggy-skip" => o.twiggy = Err(value()?),
-            "--sync-timeout" => o.sync_timeout = Duration::from_secs(value()?.parse()?),
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown option {other}\n{USAGE}").into()),
+impl From<Args> for Options {
+    fn from(a: Args) -> Self {
+        let skipped = |given: Option<String>, flag: &str| {
+            given.unwrap_or_else(|| format!("not asked for ({flag})"))
+        };
+        let mut o = Options {
+            sizes: a.sizes,
+            get_requests: a.get_requests,
+            concurrency: vec![1, 16],
+            cpu_sizes: a.cpu_sizes,
+            cpu_reps: a.cpu_reps,
+            wasm_cpu: a
+                .wasm_cpu
+                .ok_or_else(|| skipped(a.wasm_cpu_skip, "--wasm-cpu DIR")),
+            bundle: a.bundle,
+            twiggy: a
+                .twiggy
+                .ok_or_else(|| skipped(a.twiggy_skip, "--twiggy PATH")),
+            sync_timeout: Duration::from_secs(a.sync_timeout),
+        };
+        if a.quick {
+            o.sizes = vec![22];
+            o.get_requests = 50;
+            o.cpu_sizes = vec![100];
+            o.cpu_reps = 3;
         }
+        o
     }
-    Ok(o)
 }
 
 /// Checks that must hold whatever the speed.
@@ -104,14 +133,7 @@ impl Smoke {
 }
 
 pub fn main() -> i32 {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse_options(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
-    };
+    let options: Options = <Args as clap::Parser>::parse().into();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     match runtime.block_on(run(options)) {
         Ok((rows, smoke)) => {
