@@ -3,7 +3,8 @@
 #
 #   scripts/deploy.sh [--env-file FILE] [--skip-migrations]
 #       1. checks prerequisites: tools, the settings (all of them, naming every one that is
-#          missing or malformed), cron triggers vs SYNC_CRON/CLEANUP_CRON, `wrangler whoami`
+#          missing or malformed, by the Worker's own rules: `cargo xtask config-check`), cron
+#          triggers vs SYNC_CRON/CLEANUP_CRON, `wrangler whoami`
 #       2. builds the bundle into dist/ (wrangler deploy --dry-run --outdir dist)
 #       3. applies pending migrations to the database at SUPABASE_DB_URL (dbmate)
 #       4. puts the Worker's secrets (wrangler secret put, the value on stdin, never echoed)
@@ -39,16 +40,14 @@ DBMATE=$REPO_ROOT/node_modules/.bin/dbmate
 # Where applied migrations are recorded: the same table as the local stacks (scripts/lib.sh).
 MIGRATIONS_TABLE=supabase_migrations.schema_migrations
 
-REQUIRED_SECRETS=(SUPABASE_URL SUPABASE_SERVICE_ROLE_KEY UPSTASH_REDIS_REST_URL
-  UPSTASH_REDIS_REST_TOKEN TOKEN_MANAGER_ADMIN_KEY TOKEN_ENCRYPTION_KEY)
-OPTIONAL_SECRETS=(TOKEN_MANAGER_READ_KEY TOKEN_ENCRYPTION_PREVIOUS_KEYS SUPABASE_REST_URL)
-# The order secrets are put in. Each put deploys at once, so during a key rotation the old key
-# must reach TOKEN_ENCRYPTION_PREVIOUS_KEYS before the new one replaces TOKEN_ENCRYPTION_KEY.
+# The settings deploy.sh puts as secrets, in the order it puts them. Each put deploys at once,
+# so during a key rotation the old key must reach TOKEN_ENCRYPTION_PREVIOUS_KEYS before the new
+# one replaces TOKEN_ENCRYPTION_KEY. Which are required, and what a valid value is, only the
+# Worker's code says (src/config.rs, asked through `cargo xtask config-check`).
 PUT_ORDER=(SUPABASE_URL SUPABASE_REST_URL SUPABASE_SERVICE_ROLE_KEY UPSTASH_REDIS_REST_URL
   UPSTASH_REDIS_REST_TOKEN TOKEN_MANAGER_ADMIN_KEY TOKEN_MANAGER_READ_KEY
   TOKEN_ENCRYPTION_PREVIOUS_KEYS TOKEN_ENCRYPTION_KEY)
-KNOWN_SETTINGS=(SUPABASE_DB_URL "${REQUIRED_SECRETS[@]}" "${OPTIONAL_SECRETS[@]}"
-  CLOUDFLARE_API_TOKEN CLOUDFLARE_ACCOUNT_ID)
+KNOWN_SETTINGS=(SUPABASE_DB_URL "${PUT_ORDER[@]}" CLOUDFLARE_API_TOKEN CLOUDFLARE_ACCOUNT_ID)
 
 usage() {
   sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
@@ -143,22 +142,6 @@ toml_vars() {
          name = substr($0, 1, RLENGTH); sub(/[[:space:]]*=$/, "", name); print name }' wrangler.toml
 }
 
-# toml_var NAME: the value wrangler.toml's [vars] gives NAME, if any.
-toml_var() {
-  awk -v want="$1" '/^\[/ { in_vars = ($0 == "[vars]"); next }
-       in_vars && $0 ~ "^" want "[[:space:]]*=" {
-         sub(/^[^=]*=[[:space:]]*"/, ""); sub(/"[[:space:]]*$/, ""); print; exit }' wrangler.toml
-}
-
-# The cron expressions of [triggers], one a line.
-toml_crons() {
-  awk '/^\[/ { in_triggers = ($0 == "[triggers]"); next }
-       in_triggers && /^crons[[:space:]]*=/ {
-         line = $0; sub(/^[^[]*\[/, "", line); sub(/\][^]]*$/, "", line)
-         n = split(line, parts, ",")
-         for (i = 1; i <= n; i++) { gsub(/^[[:space:]]*"|"[[:space:]]*$/, "", parts[i]); if (parts[i] != "") print parts[i] } }' wrangler.toml
-}
-
 in_list() {
   local want=$1 item
   shift
@@ -172,67 +155,31 @@ in_list() {
 PROBLEMS=()
 problem() { PROBLEMS+=("$*"); }
 
-check_url() {
-  local name=$1
-  is_set "$name" || return 0
-  if [[ ! ${!name} =~ ^https?://[^/[:space:]]+ ]]; then
-    problem "$name is not an http(s) URL (e.g. https://<project>.supabase.co)"
-  elif [[ ${!name} != https://* && $command == deploy && $dry_run == false ]]; then
-    problem "$name must be https:// for a deployed Worker"
-  fi
-}
-
-check_api_keys() {
-  local name=$1 key i=0
-  is_set "$name" || return 0
-  IFS=, read -ra keys <<<"${!name}"
-  for key in "${keys[@]}"; do
-    key=$(printf '%s' "$key" | tr -d '[:space:]')
-    [[ -n $key ]] || continue
-    i=$((i + 1))
-    ((${#key} >= 32)) || problem "$name: key #$i is shorter than 32 characters (openssl rand -base64 32)"
-  done
-  ((i > 0)) || problem "$name holds no key"
-}
-
-check_aes_keys() {
-  local name=$1 key i=0 bytes
-  is_set "$name" || return 0
-  IFS=, read -ra keys <<<"${!name}"
-  for key in "${keys[@]}"; do
-    key=$(printf '%s' "$key" | tr -d '[:space:]')
-    [[ -n $key ]] || continue
-    i=$((i + 1))
-    bytes=$(printf '%s' "$key" | base64 -d 2>/dev/null | wc -c) || bytes=0
-    ((bytes == 32)) || problem "$name: key #$i is not base64 of 32 bytes (openssl rand -base64 32)"
-  done
-}
-
+# Asks the Worker's configuration code (src/config.rs, through `cargo xtask config-check`)
+# about the settings as the deployed Worker would see them: wrangler.toml's [vars], then the
+# environment (the env file is loaded into it); secrets the Worker already has are --kept.
+# Fills MISSING_SETTINGS, CRONS and CRON_JOB, and adds each problem to PROBLEMS.
+MISSING_SETTINGS=() CRONS=() CRON_JOB=()
 check_settings() {
-  local name
-  for name in "${REQUIRED_SECRETS[@]}"; do
-    if ! is_set "$name" && ! in_list "$name" "${REMOTE_SECRETS[@]}" && ! in_list "$name" "${TOML_VARS[@]}"; then
-      if [[ $name == SUPABASE_URL ]] && is_set SUPABASE_REST_URL; then continue; fi
-      # A dry run cannot tell whether the Worker has it; its plan lists it as missing.
-      [[ $dry_run == true ]] && continue
-      if [[ $REMOTE_KNOWN == true ]]; then
-        problem "$name is not set (environment or --env-file) and the Worker has no such secret yet"
-      else
-        problem "$name is not set (environment or --env-file)"
-      fi
-    fi
-  done
-  check_url SUPABASE_URL
-  check_url SUPABASE_REST_URL
-  check_url UPSTASH_REDIS_REST_URL
-  check_api_keys TOKEN_MANAGER_ADMIN_KEY
-  check_api_keys TOKEN_MANAGER_READ_KEY
-  check_aes_keys TOKEN_ENCRYPTION_KEY
-  check_aes_keys TOKEN_ENCRYPTION_PREVIOUS_KEYS
-  if is_set TOKEN_MANAGER_ADMIN_KEY && is_set TOKEN_MANAGER_READ_KEY &&
-    [[ $TOKEN_MANAGER_ADMIN_KEY == "$TOKEN_MANAGER_READ_KEY" ]]; then
-    problem "TOKEN_MANAGER_READ_KEY equals TOKEN_MANAGER_ADMIN_KEY: give read-only callers their own key"
-  fi
+  local args=(config-check) name out kind message status=0
+  for name in "${REMOTE_SECRETS[@]}"; do is_set "$name" || args+=(--kept "$name"); done
+  [[ $dry_run == false ]] || args+=(--allow-missing)
+  out=$(cd "$REPO_ROOT" && cargo run --quiet --locked -p xtask -- "${args[@]}") || status=$?
+  ((status <= 1)) || die "cargo xtask config-check failed (exit $status)"
+  while IFS=$'\t' read -r kind name message; do
+    case $kind in
+      missing)
+        MISSING_SETTINGS+=("$name")
+        # A dry run cannot tell whether the Worker has it; its plan lists it as missing.
+        [[ $dry_run == true ]] || problem "$message"
+        ;;
+      invalid) problem "$message" ;;
+      cron)
+        CRONS+=("$name")
+        CRON_JOB+=("$message")
+        ;;
+    esac
+  done <<<"$out"
   if [[ $skip_migrations == false ]]; then
     check_db_url
   fi
@@ -246,22 +193,6 @@ check_db_url() {
   elif [[ ! $SUPABASE_DB_URL =~ ^postgres(ql)?:// ]]; then
     problem "SUPABASE_DB_URL is not a postgres:// or postgresql:// connection string"
   fi
-}
-
-# SYNC_CRON and CLEANUP_CRON (wrangler.toml [vars], else the defaults in src/config.rs) must be
-# among the cron triggers, or the scheduled runs would only log that they match nothing.
-check_crons() {
-  local sync cleanup
-  mapfile -t CRONS < <(toml_crons)
-  sync=$(toml_var SYNC_CRON)
-  cleanup=$(toml_var CLEANUP_CRON)
-  SYNC_CRON_EXPR=${sync:-$(sed -n 's/^pub const DEFAULT_SYNC_CRON: &str = "\(.*\)";/\1/p' src/config.rs)}
-  CLEANUP_CRON_EXPR=${cleanup:-$(sed -n 's/^pub const DEFAULT_CLEANUP_CRON: &str = "\(.*\)";/\1/p' src/config.rs)}
-  ((${#CRONS[@]} > 0)) || problem "wrangler.toml has no [triggers] crons: sync and cleanup would never run on schedule"
-  in_list "$SYNC_CRON_EXPR" "${CRONS[@]}" ||
-    problem "the sync cron \"$SYNC_CRON_EXPR\" (SYNC_CRON) is not in wrangler.toml [triggers] crons"
-  in_list "$CLEANUP_CRON_EXPR" "${CRONS[@]}" ||
-    problem "the cleanup cron \"$CLEANUP_CRON_EXPR\" (CLEANUP_CRON) is not in wrangler.toml [triggers] crons"
 }
 
 report_problems() {
@@ -339,9 +270,11 @@ build_bundle() {
   BUNDLE_SUMMARY="dist/index.js ($(du -h dist/index.js | cut -f1)), $wasm ($(du -h "$wasm" | cut -f1))"
 }
 
+# The connection string (it holds the database password) goes through the environment, never
+# on a command line where `ps` would show it: dbmate reads it from the variable --env names.
 dbmate() {
-  local url=$SUPABASE_DB_URL
-  "$DBMATE" --url "$url" --migrations-dir "$REPO_ROOT/migrations" \
+  export SUPABASE_DB_URL
+  "$DBMATE" --env SUPABASE_DB_URL --migrations-dir "$REPO_ROOT/migrations" \
     --migrations-table "$MIGRATIONS_TABLE" --no-dump-schema "$@"
 }
 
@@ -399,7 +332,7 @@ plan_secrets() {
       printf '      %-32s put (from %s)\n' "$name" "${SOURCE_OF[$name]}"
     elif in_list "$name" "${REMOTE_SECRETS[@]}"; then
       printf '      %-32s kept: already a secret of the Worker\n' "$name"
-    elif in_list "$name" "${REQUIRED_SECRETS[@]}"; then
+    elif in_list "$name" "${MISSING_SETTINGS[@]}"; then
       if [[ $dry_run == true ]]; then
         printf '      %-32s MISSING (required, unless the Worker already has it: a dry run does not ask)\n' "$name"
       else
@@ -415,7 +348,7 @@ plan_secrets() {
 }
 
 print_plan() {
-  local worker cron job
+  local worker i job
   worker=$(sed -n 's/^name *= *"\(.*\)"/\1/p' wrangler.toml | head -n 1)
   echo
   if [[ $dry_run == true ]]; then
@@ -427,11 +360,10 @@ print_plan() {
   plan_migrations
   plan_secrets
   echo "  cron triggers (wrangler.toml [triggers]):"
-  for cron in "${CRONS[@]}"; do
-    job="no job: matches neither SYNC_CRON nor CLEANUP_CRON"
-    [[ $cron == "$SYNC_CRON_EXPR" ]] && job=sync
-    [[ $cron == "$CLEANUP_CRON_EXPR" ]] && job=cleanup
-    printf '      %-20s %s\n' "$cron" "$job"
+  for i in "${!CRONS[@]}"; do
+    job=${CRON_JOB[$i]}
+    [[ $job != none ]] || job="no job: matches neither SYNC_CRON nor CLEANUP_CRON"
+    printf '      %-20s %s\n' "${CRONS[$i]}" "$job"
   done
   echo "  then: wrangler deploy (the bundle above, wrangler.toml's [vars], [triggers] and [observability])"
   echo
@@ -480,7 +412,6 @@ if [[ $command == migrate ]]; then
 fi
 
 mapfile -t TOML_VARS < <(toml_vars)
-check_crons
 if [[ $dry_run == true ]]; then
   ensure_deploy_tools
   build_bundle
