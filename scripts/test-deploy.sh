@@ -162,7 +162,7 @@ else
     fail "deploy.sh prerequisites: not reported: ${missing[*]}" "$out"
   elif leaks "$out" || grep -q "${secret_values[4]:0:8}" "$out"; then
     fail "deploy.sh prerequisites printed a secret value" "$out"
-  elif grep -qE 'applying pending migrations|wrangler secret put|building the Worker' "$out"; then
+  elif grep -qE '^==> (applying pending migrations|wrangler secret put|building the Worker)' "$out"; then
     fail "deploy.sh went on past failed prerequisites" "$out"
   else
     pass "deploy.sh without login and with bad settings stops first, naming each problem"
