@@ -92,6 +92,21 @@ pub struct Config {
     pub upstream_timeout_ms: u64,
     pub sync_cron: String,
     pub cleanup_cron: String,
+    /// A sync suspects a Redis loss when more than this percentage of the active, unexpired
+    /// tokens' keys vanished at once (`REDIS_LOSS_THRESHOLD`, 1–100, default 50).
+    pub redis_loss_threshold_percent: u64,
+    /// ... and at least this many of them (`REDIS_LOSS_MIN_MISSING`, default 3), so one key of
+    /// two is not a loss. An empty Redis is a loss whatever the counts.
+    pub redis_loss_min_missing: usize,
+    /// Whether a sync that suspects a loss restores the tokens in the same invocation
+    /// (`RESTORE_ON_LOSS`, default true).
+    pub restore_on_loss: bool,
+    /// The TTL a restore gives tokens whose expiry is unknown, when asked to include them
+    /// (`RESTORE_UNKNOWN_EXPIRY_TTL_SECONDS`; unset: they are never restored).
+    pub restore_unknown_expiry_ttl_ms: Option<u64>,
+    /// Subrequests one invocation may make (`SUBREQUEST_BUDGET`, default 50: the Workers free
+    /// plan); a restore stops before exceeding it and reports what it deferred.
+    pub subrequest_budget: usize,
 }
 
 impl Config {
@@ -159,6 +174,38 @@ impl Config {
             )?,
             sync_cron: get("SYNC_CRON").unwrap_or_else(|| DEFAULT_SYNC_CRON.to_string()),
             cleanup_cron: get("CLEANUP_CRON").unwrap_or_else(|| DEFAULT_CLEANUP_CRON.to_string()),
+            redis_loss_threshold_percent: percent(
+                "REDIS_LOSS_THRESHOLD",
+                get("REDIS_LOSS_THRESHOLD"),
+                50,
+            )?,
+            redis_loss_min_missing: number(
+                "REDIS_LOSS_MIN_MISSING",
+                get("REDIS_LOSS_MIN_MISSING"),
+                3,
+                1,
+                1_000_000,
+            )? as usize,
+            restore_on_loss: boolean("RESTORE_ON_LOSS", get("RESTORE_ON_LOSS"), true)?,
+            restore_unknown_expiry_ttl_ms: match get("RESTORE_UNKNOWN_EXPIRY_TTL_SECONDS") {
+                Some(v) => Some(
+                    number(
+                        "RESTORE_UNKNOWN_EXPIRY_TTL_SECONDS",
+                        Some(v),
+                        0,
+                        1,
+                        30 * 86_400,
+                    )? * 1000,
+                ),
+                None => None,
+            },
+            subrequest_budget: number(
+                "SUBREQUEST_BUDGET",
+                get("SUBREQUEST_BUDGET"),
+                50,
+                10,
+                100_000,
+            )? as usize,
         })
     }
 }
@@ -397,6 +444,36 @@ fn number(
     }
 }
 
+/// A percentage from 1 to 100, written `50` or `50%`.
+fn percent(name: &'static str, value: Option<String>, default: u64) -> Result<u64, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let digits = value.trim().trim_end_matches('%').trim_end();
+    match digits.parse::<u64>() {
+        Ok(n) if (1..=100).contains(&n) => Ok(n),
+        _ => Err(invalid(
+            name,
+            format!("expected a percentage from 1 to 100 such as 50 or 50%, got {value:?}"),
+        )),
+    }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, any case).
+fn boolean(name: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(invalid(
+            name,
+            format!("expected true or false, got {value:?}"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,6 +512,25 @@ mod tests {
         );
         assert_eq!(c.sync_cron, DEFAULT_SYNC_CRON);
         assert_eq!(c.upstream_timeout_ms, 10_000);
+        assert_eq!(
+            (c.redis_loss_threshold_percent, c.redis_loss_min_missing),
+            (50, 3)
+        );
+        assert!(c.restore_on_loss);
+        assert_eq!(c.restore_unknown_expiry_ttl_ms, None);
+        assert_eq!(c.subrequest_budget, 50);
+    }
+
+    #[test]
+    fn loss_and_restore_settings_parse() {
+        let mut vars = base();
+        vars.insert("REDIS_LOSS_THRESHOLD", "30%".to_string());
+        vars.insert("RESTORE_ON_LOSS", "off".to_string());
+        vars.insert("RESTORE_UNKNOWN_EXPIRY_TTL_SECONDS", "3600".to_string());
+        let c = load(&vars).unwrap();
+        assert_eq!(c.redis_loss_threshold_percent, 30);
+        assert!(!c.restore_on_loss);
+        assert_eq!(c.restore_unknown_expiry_ttl_ms, Some(3_600_000));
     }
 
     #[test]
@@ -503,6 +599,12 @@ mod tests {
             ("SYNC_BATCH_SIZE", "0"),
             ("SCAN_COUNT", "lots"),
             ("UPSTREAM_TIMEOUT_MS", "5"),
+            ("REDIS_LOSS_THRESHOLD", "0"),
+            ("REDIS_LOSS_THRESHOLD", "150%"),
+            ("REDIS_LOSS_MIN_MISSING", "0"),
+            ("RESTORE_ON_LOSS", "maybe"),
+            ("RESTORE_UNKNOWN_EXPIRY_TTL_SECONDS", "0"),
+            ("SUBREQUEST_BUDGET", "5"),
         ] {
             let mut vars = base();
             vars.insert(name, value.to_string());

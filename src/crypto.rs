@@ -115,6 +115,9 @@ pub enum SecretField {
     AccessToken,
     /// The market-data token (`metadata.md_access_token`).
     MdAccessToken,
+    /// A JSON value exactly as read from Redis (`metadata.redis_value`), which a restore
+    /// writes back byte for byte.
+    RedisValue,
 }
 
 impl SecretField {
@@ -123,6 +126,7 @@ impl SecretField {
         match self {
             SecretField::AccessToken => "access_token",
             SecretField::MdAccessToken => "md_access_token",
+            SecretField::RedisValue => "redis_value",
         }
     }
 
@@ -132,6 +136,7 @@ impl SecretField {
         match self {
             SecretField::AccessToken => Some(account.to_owned()),
             SecretField::MdAccessToken => Some(format!("{account}#md")),
+            SecretField::RedisValue => None,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod jobs;
 pub mod logging;
 pub mod store;
+pub mod subrequests;
 pub mod timeout;
 pub mod upstash;
 

@@ -9,13 +9,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-pub use api_model::{LastSync, RecentToken, TokenSummary};
+pub use api_model::{LastRestore, LastSync, RecentToken, TokenSummary};
 
 use crate::config::Secret;
 use crate::domain::account::{AccountName, KeyType};
 use crate::domain::candidate::TokenMetadata;
 use crate::domain::sealed::SealedToken;
 use crate::domain::token_value::TokenType;
+use crate::subrequests::Subrequests;
 
 /// What went wrong talking to PostgREST; API errors keep PostgREST's `code` and `message`.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,10 @@ pub struct ExistingToken {
     pub fingerprint: String,
     pub is_active: bool,
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the key's TTL runs out, as the last write of the row saw it (`last_synced_at` plus
+    /// `metadata.redis_ttl_ms`); `None` when the key had no TTL.
+    #[serde(default)]
+    pub key_expires_at: Option<DateTime<Utc>>,
     pub main_account: String,
     pub token_type: TokenType,
     pub mapped: bool,
@@ -98,6 +103,59 @@ pub struct StatusFigures {
     pub last_sync: Option<LastSync>,
     pub recent_tokens: Vec<RecentToken>,
     pub active_accounts: Vec<String>,
+    /// Set while the last completed sync suspected a Redis loss.
+    #[serde(default)]
+    pub redis_loss: Option<LossState>,
+    #[serde(default)]
+    pub last_restore: Option<LastRestore>,
+}
+
+/// The Redis loss the last completed sync suspected: how many keys were missing, and the start
+/// of the first of the consecutive syncs that suspected it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LossState {
+    pub missing: u64,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// An active token row as a restore reads it: its secrets sealed (open them with
+/// [`SealedToken::open`]), its metadata without them. Never plaintext.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "RestorableRow")]
+pub struct RestorableToken {
+    pub account_name: String,
+    pub sealed: SealedToken,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub metadata: Value,
+}
+
+#[derive(Deserialize)]
+struct RestorableRow {
+    account_name: String,
+    access_token: String,
+    expires_at: Option<DateTime<Utc>>,
+    metadata: Value,
+}
+
+impl From<RestorableRow> for RestorableToken {
+    fn from(row: RestorableRow) -> Self {
+        let mut metadata = row.metadata;
+        let sealed = SealedToken::from_row(row.access_token, &mut metadata);
+        RestorableToken {
+            account_name: row.account_name,
+            sealed,
+            expires_at: row.expires_at,
+            metadata,
+        }
+    }
+}
+
+/// A started restore: its run (none for a dry run), the active rows and how many are inactive.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RestoreStart {
+    pub run_id: Option<String>,
+    pub tokens: Vec<RestorableToken>,
+    pub inactive: u64,
 }
 
 /// One stored token row: its secrets sealed (open them with [`SealedToken::open`]), its
@@ -174,11 +232,17 @@ pub struct RunSummary {
     pub deactivated: Option<i64>,
     pub skipped: Option<i64>,
     pub cleaned: Option<i64>,
+    /// A sync's `synced` or `redis_loss_suspected`; a restore's `restored` or `partial`.
+    pub outcome: Option<String>,
+    /// Keys a restore wrote.
+    pub restored: Option<i64>,
+    /// Keys a restore found present (left as they were).
+    pub already_present: Option<i64>,
     pub error: Option<String>,
 }
 
 /// The columns the runs listing selects (`id` as `run_id`); never `details`.
-const RUN_COLUMNS: &str = "run_id:id,kind,trigger,status,started_at,finished_at,tokens_seen,inserted,updated,unchanged,deactivated,skipped,cleaned,error";
+const RUN_COLUMNS: &str = "run_id:id,kind,trigger,status,started_at,finished_at,tokens_seen,inserted,updated,unchanged,deactivated,skipped,cleaned,outcome,restored,already_present,error";
 
 /// The columns a listing selects: never `access_token` or `token_fingerprint`.
 const SUMMARY_COLUMNS: &str =
@@ -189,6 +253,7 @@ const SUMMARY_COLUMNS: &str =
 pub struct Store {
     api: Postgrest,
     timeout_ms: u64,
+    subrequests: Subrequests,
 }
 
 impl Store {
@@ -200,7 +265,17 @@ impl Store {
         let api = Postgrest::new(rest_url)
             .insert_header("apikey", key)
             .insert_header("Authorization", format!("Bearer {key}"));
-        Self { api, timeout_ms }
+        Self {
+            api,
+            timeout_ms,
+            subrequests: Subrequests::new(),
+        }
+    }
+
+    /// Counts every request this store sends in `subrequests`.
+    pub fn counting(mut self, subrequests: Subrequests) -> Self {
+        self.subrequests = subrequests;
+        self
     }
 
     /// Sends `request` and reads its JSON answer and headers, within the timeout.
@@ -208,6 +283,7 @@ impl Store {
         &self,
         request: postgrest::Builder,
     ) -> Result<(T, reqwest::header::HeaderMap), StoreError> {
+        self.subrequests.add();
         crate::timeout::within(self.timeout_ms, read_json(request))
             .await
             .map_err(|_| StoreError::Timeout(self.timeout_ms))?
@@ -268,6 +344,32 @@ impl Store {
         });
         let finished: Finished = self.rpc("token_manager_finish_sync", params).await?;
         Ok(finished.deactivated)
+    }
+
+    /// Reads every active row for a restore; records a running restore run when `record`.
+    pub async fn begin_restore(
+        &self,
+        trigger: &str,
+        record: bool,
+    ) -> Result<RestoreStart, StoreError> {
+        let params = json!({ "p_trigger": trigger, "p_record": record });
+        self.rpc("token_manager_begin_restore", params).await
+    }
+
+    /// Ends a restore run: its status, `stats` (counts and lists, never a value) and `error`.
+    pub async fn finish_restore(
+        &self,
+        run_id: &str,
+        succeeded: bool,
+        stats: Value,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let params = json!({
+            "p_run_id": run_id, "p_succeeded": succeeded, "p_stats": stats, "p_error": error,
+        });
+        self.rpc::<Value>("token_manager_finish_restore", params)
+            .await
+            .map(|_| ())
     }
 
     /// Marks expired active tokens inactive and records the run.

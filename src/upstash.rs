@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::config::Secret;
 use crate::domain::expiry::Ttl;
+use crate::subrequests::Subrequests;
 
 /// A Redis reply as Upstash returns it, with base64 strings decoded. Its `Debug` and
 /// [`Reply::describe`] show only its shape (type and length), never its bytes: a reply may hold
@@ -101,6 +102,37 @@ impl fmt::Debug for KeyValue {
     }
 }
 
+/// One write of a conditional-write pipeline ([`Upstash::set_nx_px`]): a key, its value and the
+/// TTL it gets. A TTL is required: nothing is ever written to the bots' Redis without one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewKey {
+    pub key: String,
+    /// Secret: `Debug` shows only its length.
+    pub value: String,
+    pub ttl_ms: std::num::NonZeroU64,
+}
+
+impl fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewKey")
+            .field("key", &self.key)
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .field("ttl_ms", &self.ttl_ms)
+            .finish()
+    }
+}
+
+/// What `SET key value NX PX ttl` did to one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetOutcome {
+    /// The key did not exist and now holds the value.
+    Written,
+    /// The key exists (a bot wrote it): left as it is.
+    Exists,
+    /// Redis refused this one command; its error message (never the value).
+    Refused(String),
+}
+
 /// Keys a SCAN found, split into usable (UTF-8) keys and those that cannot be addressed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ScanResult {
@@ -125,6 +157,7 @@ pub struct Upstash {
     url: String,
     token: Secret,
     timeout_ms: u64,
+    subrequests: Subrequests,
 }
 
 impl Upstash {
@@ -141,10 +174,18 @@ impl Upstash {
             url: url.into(),
             token,
             timeout_ms,
+            subrequests: Subrequests::new(),
         }
     }
 
+    /// Counts every request this client sends in `subrequests`.
+    pub fn counting(mut self, subrequests: Subrequests) -> Self {
+        self.subrequests = subrequests;
+        self
+    }
+
     async fn post(&self, path: &str, body: &Value) -> Result<Value, UpstashError> {
+        self.subrequests.add();
         crate::timeout::within(self.timeout_ms, self.send(path, body))
             .await
             .map_err(|_| UpstashError::Timeout(self.timeout_ms))?
@@ -294,6 +335,58 @@ impl Upstash {
         Ok(result)
     }
 
+    /// Writes each key only where it does not exist (`SET key value NX PX ttl`), all in one
+    /// pipeline request, and says per key what happened. An error means the request as a whole
+    /// failed: any of the writes may or may not have happened (a rerun finds them `Exists`).
+    pub async fn set_nx_px(&self, writes: &[NewKey]) -> Result<Vec<SetOutcome>, UpstashError> {
+        let commands: Vec<Vec<String>> = writes
+            .iter()
+            .map(|w| {
+                vec![
+                    "SET".into(),
+                    w.key.clone(),
+                    w.value.clone(),
+                    "NX".into(),
+                    "PX".into(),
+                    w.ttl_ms.to_string(),
+                ]
+            })
+            .collect();
+        self.pipeline(&commands)
+            .await?
+            .into_iter()
+            .map(|answer| match answer {
+                Ok(Reply::Nil) => Ok(SetOutcome::Exists),
+                Ok(Reply::Bytes(b)) if b == b"OK" => Ok(SetOutcome::Written),
+                Ok(other) => Err(UpstashError::Protocol(format!(
+                    "SET NX answered {}",
+                    reply_kind(&other)
+                ))),
+                Err(e) => Ok(SetOutcome::Refused(e)),
+            })
+            .collect()
+    }
+
+    /// Whether each key exists, in one pipeline request (`EXISTS key` per key).
+    pub async fn exists(&self, keys: &[String]) -> Result<Vec<bool>, UpstashError> {
+        let commands: Vec<Vec<String>> = keys
+            .iter()
+            .map(|k| vec!["EXISTS".to_string(), k.clone()])
+            .collect();
+        self.pipeline(&commands)
+            .await?
+            .into_iter()
+            .map(|answer| match answer {
+                Ok(Reply::Int(n)) => Ok(n > 0),
+                Ok(other) => Err(UpstashError::Protocol(format!(
+                    "EXISTS answered {}",
+                    reply_kind(&other)
+                ))),
+                Err(e) => Err(UpstashError::Command(e)),
+            })
+            .collect()
+    }
+
     /// Takes the lock `key` for `owner` unless someone holds it (SET NX PX). True if taken.
     pub async fn try_lock(
         &self,
@@ -314,6 +407,16 @@ impl Upstash {
         self.command(&["EVAL", SCRIPT, "1", key, owner])
             .await
             .map(|_| ())
+    }
+}
+
+/// What kind of reply it is, for protocol errors (never its content, which may be a value).
+fn reply_kind(reply: &Reply) -> &'static str {
+    match reply {
+        Reply::Nil => "nil",
+        Reply::Int(_) => "an integer",
+        Reply::Bytes(_) => "a string other than OK",
+        Reply::Array(_) => "an array",
     }
 }
 

@@ -20,11 +20,14 @@ use token_manager::jobs::cleanup::CleanupReport;
 use token_manager::jobs::get::TokenReport;
 use token_manager::jobs::list::ListReport;
 use token_manager::jobs::reencrypt::ReencryptReport;
+use token_manager::jobs::restore::{PresentKey, RestoreReport, RestoredKey, SkippedToken};
 use token_manager::jobs::runs::{Run, RunsReport};
 use token_manager::jobs::status::StatusReport;
-use token_manager::jobs::sync::{Skipped, SyncReport};
+use token_manager::jobs::sync::{Outcome, RedisLoss, Skipped, SyncReport};
 use token_manager::jobs::JobError;
-use token_manager::store::{LastSync, RecentToken, RunSummary, StoreError, TokenSummary};
+use token_manager::store::{
+    LastRestore, LastSync, RecentToken, RunSummary, StoreError, TokenSummary,
+};
 use token_manager::upstash::UpstashError;
 
 const ADMIN_KEY: &str = "admin-key-for-openapi-tests-000000000000";
@@ -311,14 +314,14 @@ async fn documented_scopes_are_enforced_and_error_bodies_validate() {
                 .flat_map(|r| r.as_object().unwrap().keys().map(String::as_str))
                 .collect();
             let actions: &[&str] = if seed_interface(&template) {
-                &["sync", "status", "get", "cleanup"]
+                &["sync", "status", "get", "cleanup", "restore"]
             } else {
                 &[""]
             };
             for action in actions {
                 let path = probe(&template, action);
                 let admin_only = if seed_interface(&template) {
-                    matches!(*action, "sync" | "cleanup")
+                    matches!(*action, "sync" | "cleanup" | "restore")
                 } else {
                     !schemes.contains(&"readKey")
                 };
@@ -490,6 +493,7 @@ fn at(hour: u32) -> DateTime<Utc> {
 
 fn sample_sync() -> SyncReport {
     SyncReport {
+        outcome: Outcome::Synced,
         success: true,
         message: "Synced 2 tokens from Redis to Supabase".into(),
         tokens_synced: 2,
@@ -505,6 +509,80 @@ fn sample_sync() -> SyncReport {
         accounts: vec!["APEX_136189".into(), "PAAPEX1361890000001".into()],
         run_id: RUN_ID.into(),
         duration_ms: 42,
+        redis_loss: None,
+        restore: None,
+        restore_error: None,
+    }
+}
+
+/// A sync that suspected a Redis loss: with its restore, or with the restore's error.
+fn sample_loss_sync(restored: bool) -> SyncReport {
+    SyncReport {
+        outcome: Outcome::RedisLossSuspected,
+        message: "Synced 0 tokens from Redis to Supabase; suspected Redis loss".into(),
+        tokens_synced: 0,
+        deactivated: 0,
+        skipped: Vec::new(),
+        accounts: Vec::new(),
+        redis_loss: Some(RedisLoss {
+            missing: 22,
+            active_unexpired: 22,
+            redis_token_keys: 0,
+            threshold_percent: 50,
+            min_missing: 3,
+            reason: "redis_empty".into(),
+        }),
+        restore: restored.then(|| sample_restore(false, false)),
+        restore_error: (!restored).then(|| "Upstash Redis answered HTTP 500: boom".into()),
+        ..sample_sync()
+    }
+}
+
+fn sample_restore(dry_run: bool, deferred: bool) -> RestoreReport {
+    RestoreReport {
+        success: true,
+        dry_run,
+        message: "Restored 1 tokens to Redis (1 already present, 1 skipped)".into(),
+        restored: vec![RestoredKey {
+            account: "APEX_136189".into(),
+            redis_key: "token:APEX_136189".into(),
+            ttl_ms: 3_599_000,
+            value_format: "json".into(),
+        }],
+        already_present: vec![PresentKey {
+            account: "APEX_266668".into(),
+            redis_key: "token:APEX_266668".into(),
+        }],
+        skipped: vec![
+            SkippedToken {
+                account: "APEX_272045".into(),
+                redis_key: Some("token:APEX_272045".into()),
+                reason: "the token has expired (or has less than a second left)".into(),
+            },
+            SkippedToken {
+                account: "OLD".into(),
+                redis_key: None,
+                reason: "no Redis key is recorded for this token".into(),
+            },
+        ],
+        deferred: if deferred { 40 } else { 0 },
+        inactive: 2,
+        run_id: (!dry_run).then(|| RUN_ID.into()),
+        duration_ms: 12,
+    }
+}
+
+fn sample_last_restore() -> LastRestore {
+    LastRestore {
+        run_id: RUN_ID.into(),
+        trigger: "cron".into(),
+        status: "succeeded".into(),
+        started_at: at(9),
+        finished_at: Some(at(9) + Duration::seconds(1)),
+        restored: Some(22),
+        already_present: Some(0),
+        skipped: Some(0),
+        error: None,
     }
 }
 
@@ -527,6 +605,10 @@ fn sample_status(last_sync: Option<LastSync>, recent: usize) -> StatusReport {
                 is_active: i != 1,
             })
             .collect(),
+        redis_loss_suspected: recent > 3,
+        redis_loss_missing: if recent > 3 { 22 } else { 0 },
+        redis_loss_since: (recent > 3).then(|| at(8)),
+        last_restore: (recent > 3).then(sample_last_restore),
     }
 }
 
@@ -622,6 +704,9 @@ fn sample_runs() -> RunsReport {
         deactivated: Some(0),
         skipped: Some(1),
         cleaned: None,
+        outcome: Some("redis_loss_suspected".into()),
+        restored: None,
+        already_present: None,
         error: None,
     };
     let failed = RunSummary {
@@ -633,6 +718,7 @@ fn sample_runs() -> RunsReport {
         unchanged: None,
         deactivated: None,
         skipped: None,
+        outcome: None,
         error: Some("Upstash Redis rejected the token; check UPSTASH_REDIS_REST_TOKEN".into()),
         ..sync.clone()
     };
@@ -642,10 +728,22 @@ fn sample_runs() -> RunsReport {
         finished_at: None,
         ..failed.clone()
     };
+    let restore = RunSummary {
+        kind: "restore".into(),
+        tokens_seen: Some(22),
+        outcome: Some("partial".into()),
+        restored: Some(20),
+        already_present: Some(2),
+        skipped: Some(0),
+        ..sync.clone()
+    };
     RunsReport {
         success: true,
         limit: 20,
-        runs: [sync, failed, running].into_iter().map(Run::from).collect(),
+        runs: [sync, failed, running, restore]
+            .into_iter()
+            .map(Run::from)
+            .collect(),
     }
 }
 
@@ -666,6 +764,14 @@ fn sample_reports_validate_against_their_routes() {
     let tokens = [sample_token(true, true), sample_token(false, false)];
     let mut cases: Vec<(&str, &str, Value)> = vec![
         ("POST", "/v1/sync", to_value(&sample_sync())),
+        ("POST", "/v1/sync", to_value(&sample_loss_sync(true))),
+        ("POST", "/v1/sync", to_value(&sample_loss_sync(false))),
+        (
+            "POST",
+            "/v1/restore",
+            to_value(&sample_restore(false, false)),
+        ),
+        ("POST", "/v1/restore", to_value(&sample_restore(true, true))),
         ("POST", "/v1/cleanup", to_value(&sample_cleanup())),
         ("POST", "/v1/reencrypt", to_value(&sample_reencrypt(false))),
         ("POST", "/v1/reencrypt", to_value(&sample_reencrypt(true))),
@@ -685,11 +791,17 @@ fn sample_reports_validate_against_their_routes() {
             .iter()
             .map(|t| ("GET", "/v1/tokens/APEX_136189", to_value(t))),
     );
-    let seed: Vec<Value> = [to_value(&sample_sync()), to_value(&sample_cleanup())]
-        .into_iter()
-        .chain(statuses.iter().map(to_value))
-        .chain(tokens.iter().map(to_value))
-        .collect();
+    let seed: Vec<Value> = [
+        to_value(&sample_sync()),
+        to_value(&sample_loss_sync(true)),
+        to_value(&sample_cleanup()),
+        to_value(&sample_restore(false, false)),
+        to_value(&sample_restore(true, false)),
+    ]
+    .into_iter()
+    .chain(statuses.iter().map(to_value))
+    .chain(tokens.iter().map(to_value))
+    .collect();
     for path in ["/", "/token-manager", "/functions/v1/token-manager"] {
         for method in ["GET", "POST"] {
             cases.extend(seed.iter().map(|body| (method, path, body.clone())));

@@ -22,6 +22,29 @@ pub struct LastSync {
     pub error: Option<String>,
 }
 
+/// The last restore run, as status shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastRestore {
+    /// The run's id in `sync_runs`.
+    pub run_id: String,
+    /// `http` or `cron` (a cron sync that restored after a loss).
+    pub trigger: String,
+    /// `running`, `succeeded` or `failed`.
+    pub status: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended; `None` while running.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Keys written (before a failure, too).
+    pub restored: Option<i64>,
+    /// Keys found present.
+    pub already_present: Option<i64>,
+    /// Tokens not written.
+    pub skipped: Option<i64>,
+    /// Why it failed; never a token or a key.
+    pub error: Option<String>,
+}
+
 /// A token's metadata for status's recent list: never the token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecentToken {
@@ -58,4 +81,17 @@ pub struct StatusReport {
     pub expiring_within_seconds: i64,
     /// The most recently updated tokens, newest first.
     pub recent_tokens: Vec<RecentToken>,
+    /// True while the last completed sync suspected that Redis lost its keys (it deactivated
+    /// nothing); a sync that finds Redis healthy again clears it.
+    #[serde(default)]
+    pub redis_loss_suspected: bool,
+    /// Active tokens whose key that sync found missing (0 when no loss is suspected).
+    #[serde(default)]
+    pub redis_loss_missing: u64,
+    /// When the syncs started suspecting it (the first of the consecutive suspecting syncs).
+    #[serde(default)]
+    pub redis_loss_since: Option<DateTime<Utc>>,
+    /// The most recent restore run; `None` before the first.
+    #[serde(default)]
+    pub last_restore: Option<LastRestore>,
 }

@@ -34,17 +34,23 @@ pub struct TokenMetadata {
     /// The sealed market-data token (see [`crate::domain::sealed::SealedToken::into_row`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md_access_token: Option<String>,
+    /// A JSON value exactly as read, sealed, which a restore writes back byte for byte (a
+    /// raw value is the access token itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_value: Option<String>,
 }
 
 impl TokenMetadata {
-    /// The keyed fingerprint of what a row stores for `account`: its secrets and the metadata
-    /// that came from the value (user id, name, value format, expiry source). A change to any
-    /// of them changes it; the TTL, which moves on every read, does not.
+    /// The keyed fingerprint of what a row stores for `account`: its secrets (for a JSON
+    /// value, the whole value as read) and the metadata that came from the value (user id,
+    /// name, value format, expiry source). A change to any of them changes it; the TTL, which
+    /// moves on every read, does not.
     pub fn fingerprint(&self, keyring: &Keyring, account: &str, secrets: &TokenSecrets) -> String {
         keyring.fingerprint(&[
             Some(account.as_bytes()),
             Some(secrets.access_token.as_bytes()),
             secrets.md_access_token.as_deref().map(str::as_bytes),
+            secrets.redis_value.as_deref().map(str::as_bytes),
             self.user_id.as_deref().map(str::as_bytes),
             self.name.as_deref().map(str::as_bytes),
             Some(self.value_format.as_str().as_bytes()),
@@ -76,7 +82,12 @@ impl Candidate {
         ttl: Ttl,
         now: DateTime<Utc>,
     ) -> Result<Candidate, SkipReason> {
-        let value = parse_token_value(value)?;
+        let raw = value;
+        let value = parse_token_value(raw)?;
+        // A JSON value is kept as read (parse_token_value accepted it, so it is UTF-8), so a
+        // restore writes back exactly what the bot wrote; a raw value is the token itself.
+        let redis_value =
+            (value.format == ValueFormat::Json).then(|| String::from_utf8_lossy(raw).into_owned());
         let (expires_at, expires_source) = resolve_expiry(&value, ttl, now);
         let main_account = main_account_for(&account, value.main_account.as_deref());
         Ok(Candidate {
@@ -94,10 +105,12 @@ impl Candidate {
                 user_id: value.user_id,
                 name: value.name,
                 md_access_token: None,
+                redis_value: None,
             },
             secrets: TokenSecrets {
                 access_token: value.access_token,
                 md_access_token: value.md_access_token,
+                redis_value,
             },
         })
     }
@@ -141,6 +154,7 @@ impl Candidate {
             expires_at: self.expires_at,
             metadata: TokenMetadata {
                 md_access_token: sealed.md_access_token,
+                redis_value: sealed.redis_value,
                 ..self.metadata.clone()
             },
             token_fingerprint: fingerprint,
@@ -184,6 +198,8 @@ mod tests {
             r#"{"accessToken":"tok","mdAccessToken":"md","name":"n"}"#,
             r#"{"accessToken":"tok","mdAccessToken":"md","userId":7,"name":"m"}"#,
             r#"{"accessToken":"tok","mdAccessToken":"md","userId":7}"#,
+            r#"{"accessToken":"tok","mdAccessToken":"md","userId":7,"name":"n","bot":1}"#,
+            r#"{"accessToken":"tok", "mdAccessToken":"md","userId":7,"name":"n"}"#,
             "tok",
         ] {
             assert_ne!(candidate(changed).fingerprint(&k), f, "{changed}");
@@ -201,7 +217,14 @@ mod tests {
         let sealed = SealedToken::from_row(row.access_token.clone(), &mut metadata);
         let secrets = sealed.open(&k, "APEX_1").unwrap();
         let read = TokenMetadata::deserialize(&metadata).unwrap();
-        assert_eq!(read.md_access_token, None);
+        assert_eq!(
+            (read.md_access_token.as_deref(), read.redis_value.as_deref()),
+            (None, None)
+        );
+        assert_eq!(
+            secrets.redis_value.as_deref(),
+            Some(r#"{"accessToken":"tok","mdAccessToken":"md","userId":"u"}"#)
+        );
         assert_eq!(
             read.fingerprint(&k, "APEX_1", &secrets),
             row.token_fingerprint

@@ -10,5 +10,6 @@ pub mod access;
 pub mod account;
 pub mod candidate;
 pub mod expiry;
+pub mod loss;
 pub mod sealed;
 pub mod token_value;

@@ -1,8 +1,9 @@
 //! The secrets of one account's token row and their sealed (encrypted) form: the one place
 //! that turns plaintext tokens into what Postgres stores, and back.
 //!
-//! A row's secrets are its access token (the `access_token` column) and its market-data
-//! token (`metadata.md_access_token`). Each is sealed by [`Keyring::seal`] for its
+//! A row's secrets are its access token (the `access_token` column), its market-data
+//! token (`metadata.md_access_token`) and, for a JSON value, the value exactly as read from
+//! Redis (`metadata.redis_value`, which a restore writes back). Each is sealed by [`Keyring::seal`] for its
 //! [`SecretField`] and its account, so a ciphertext copied to another row or another field
 //! does not open. To add a secret: a [`SecretField`] variant, a field here in both types, a
 //! line in [`TokenSecrets::seal`] and in [`SealedToken::open`].
@@ -16,6 +17,8 @@ use crate::crypto::{DecryptError, Keyring};
 
 /// The metadata key that holds the sealed market-data token.
 pub const MD_METADATA_KEY: &str = "md_access_token";
+/// The metadata key that holds the sealed Redis value (JSON values only).
+pub const VALUE_METADATA_KEY: &str = "redis_value";
 
 /// One account's secrets in plaintext. `Debug` shows only their lengths.
 #[derive(Clone, PartialEq, Eq)]
@@ -24,6 +27,8 @@ pub struct TokenSecrets {
     pub access_token: String,
     /// The market-data token (`mdAccessToken`), if the value had one.
     pub md_access_token: Option<String>,
+    /// The Redis value as read, for a JSON value (a raw value is the access token itself).
+    pub redis_value: Option<String>,
 }
 
 /// One account's secrets as stored: ciphertexts only (nothing here is secret without the
@@ -35,6 +40,8 @@ pub struct SealedToken {
     pub access_token: String,
     /// Ciphertext of the market-data token (`metadata.md_access_token`).
     pub md_access_token: Option<String>,
+    /// Ciphertext of the Redis value (`metadata.redis_value`).
+    pub redis_value: Option<String>,
 }
 
 impl TokenSecrets {
@@ -51,6 +58,10 @@ impl TokenSecrets {
                 .md_access_token
                 .as_deref()
                 .map(|md| seal(SecretField::MdAccessToken, md)),
+            redis_value: self
+                .redis_value
+                .as_deref()
+                .map(|value| seal(SecretField::RedisValue, value)),
         }
     }
 }
@@ -59,12 +70,12 @@ impl SealedToken {
     /// The sealed secrets of a stored row: its `access_token` column, and the market-data
     /// token taken out of `metadata` (so what is left can be shown).
     pub fn from_row(access_token: String, metadata: &mut Value) -> SealedToken {
-        let md_access_token = match metadata.as_object_mut() {
-            Some(map) => match map.remove(MD_METADATA_KEY) {
-                Some(Value::String(md)) => Some(md),
+        let mut take = |key: &str| match metadata.as_object_mut() {
+            Some(map) => match map.remove(key) {
+                Some(Value::String(sealed)) => Some(sealed),
                 Some(other) => {
                     // Not written by us: leave it where it was.
-                    map.insert(MD_METADATA_KEY.to_string(), other);
+                    map.insert(key.to_string(), other);
                     None
                 }
                 None => None,
@@ -73,15 +84,23 @@ impl SealedToken {
         };
         SealedToken {
             access_token,
-            md_access_token,
+            md_access_token: take(MD_METADATA_KEY),
+            redis_value: take(VALUE_METADATA_KEY),
         }
     }
 
-    /// Puts the sealed market-data token into `metadata` (an object) and returns the value
-    /// of the `access_token` column.
+    /// Puts the sealed market-data token and Redis value into `metadata` (an object) and
+    /// returns the value of the `access_token` column.
     pub fn into_row(self, metadata: &mut Value) -> String {
-        if let (Some(md), Some(map)) = (self.md_access_token, metadata.as_object_mut()) {
-            map.insert(MD_METADATA_KEY.to_string(), Value::String(md));
+        if let Some(map) = metadata.as_object_mut() {
+            for (key, sealed) in [
+                (MD_METADATA_KEY, self.md_access_token),
+                (VALUE_METADATA_KEY, self.redis_value),
+            ] {
+                if let Some(sealed) = sealed {
+                    map.insert(key.to_string(), Value::String(sealed));
+                }
+            }
         }
         self.access_token
     }
@@ -98,6 +117,11 @@ impl SealedToken {
                 .as_deref()
                 .map(|md| open(SecretField::MdAccessToken, md))
                 .transpose()?,
+            redis_value: self
+                .redis_value
+                .as_deref()
+                .map(|value| open(SecretField::RedisValue, value))
+                .transpose()?,
         })
     }
 
@@ -105,6 +129,7 @@ impl SealedToken {
     pub fn is_current(&self, keyring: &Keyring) -> bool {
         std::iter::once(&self.access_token)
             .chain(&self.md_access_token)
+            .chain(&self.redis_value)
             .all(|stored| keyring.is_current(stored))
     }
 }
@@ -122,6 +147,10 @@ impl fmt::Debug for TokenSecrets {
             .field(
                 "md_access_token",
                 &self.md_access_token.as_ref().map(|t| Redacted(t.len())),
+            )
+            .field(
+                "redis_value",
+                &self.redis_value.as_ref().map(|t| Redacted(t.len())),
             )
             .finish()
     }
@@ -142,6 +171,9 @@ mod tests {
         TokenSecrets {
             access_token: "eyJ.access.token".into(),
             md_access_token: md.map(str::to_string),
+            redis_value: md.map(|md| {
+                format!(r#"{{"accessToken":"eyJ.access.token","mdAccessToken":"{md}"}}"#)
+            }),
         }
     }
 
@@ -154,7 +186,9 @@ mod tests {
             let mut metadata = json!({ "redis_key": "token:APEX_1" });
             let column = sealed.clone().into_row(&mut metadata);
             assert!(!column.contains("eyJ") && !metadata.to_string().contains("md-token"));
+            assert!(!metadata.to_string().contains("eyJ"));
             assert_eq!(metadata.get(MD_METADATA_KEY).is_some(), md.is_some());
+            assert_eq!(metadata.get(VALUE_METADATA_KEY).is_some(), md.is_some());
             let read = SealedToken::from_row(column, &mut metadata);
             assert_eq!(read, sealed);
             assert_eq!(metadata, json!({ "redis_key": "token:APEX_1" }));
@@ -169,9 +203,18 @@ mod tests {
         let swapped = SealedToken {
             access_token: sealed.md_access_token.clone().unwrap(),
             md_access_token: Some(sealed.access_token.clone()),
+            redis_value: sealed.redis_value.clone(),
         };
         assert_eq!(
             swapped.open(&k, "APEX_1"),
+            Err(DecryptError::AuthenticationFailed)
+        );
+        let value_as_token = SealedToken {
+            access_token: sealed.redis_value.clone().unwrap(),
+            ..sealed.clone()
+        };
+        assert_eq!(
+            value_as_token.open(&k, "APEX_1"),
             Err(DecryptError::AuthenticationFailed)
         );
         assert_eq!(

@@ -141,6 +141,17 @@ async fn run(
         Action::Cleanup => ok(&jobs::cleanup::cleanup(&services, Trigger::Http).await?),
         Action::Reencrypt => ok(&jobs::reencrypt::reencrypt(&services, Trigger::Http).await?),
         Action::Runs(limit) => ok(&jobs::runs::runs(&services, limit).await?),
+        Action::Restore(options) => {
+            if options.include_unknown_expiry
+                && services.config.restore_unknown_expiry_ttl_ms.is_none()
+            {
+                return Err(ApiError::BadRequest {
+                    code: "invalid_query",
+                    message: "include_unknown_expiry needs a TTL for those tokens: set RESTORE_UNKNOWN_EXPIRY_TTL_SECONDS".into(),
+                });
+            }
+            ok(&jobs::restore::restore(&services, Trigger::Http, options).await?)
+        }
     })
 }
 

@@ -11,6 +11,7 @@ use super::auth::Scope;
 use super::error::ApiError;
 use crate::domain::account::AccountName;
 use crate::jobs::list::{ListQuery, MAX_LIMIT, MAX_OFFSET};
+use crate::jobs::restore::RestoreOptions;
 
 /// Rows a listing returns unless `limit` says otherwise.
 pub const DEFAULT_LIST_LIMIT: usize = 100;
@@ -77,6 +78,11 @@ pub static ROUTES: &[Route] = &[
         parse: |_| Ok(Endpoint::Job(Action::Reencrypt)),
     },
     Route {
+        path: "/v1/restore",
+        methods: POST,
+        parse: |p| restore_options(p).map(|o| Endpoint::Job(Action::Restore(o))),
+    },
+    Route {
         path: "/v1/status",
         methods: GET,
         parse: |_| Ok(Endpoint::Job(Action::Status)),
@@ -123,13 +129,14 @@ pub enum Action {
     Reencrypt,
     /// The most recent runs, at most this many.
     Runs(usize),
+    Restore(RestoreOptions),
 }
 
 impl Action {
     /// The scope a key needs for this action.
     pub fn scope(&self) -> Scope {
         match self {
-            Action::Sync | Action::Cleanup | Action::Reencrypt => Scope::Admin,
+            Action::Sync | Action::Cleanup | Action::Reencrypt | Action::Restore(_) => Scope::Admin,
             Action::Status | Action::Get(_) | Action::List(_) | Action::Runs(_) => Scope::Read,
         }
     }
@@ -144,6 +151,7 @@ impl Action {
             Action::Cleanup => "cleanup",
             Action::Reencrypt => "reencrypt",
             Action::Runs(_) => "runs",
+            Action::Restore(_) => "restore",
         }
     }
 }
@@ -208,6 +216,7 @@ fn seed_action(params: &Params) -> Result<Endpoint, ApiError> {
         Some("sync") => Action::Sync,
         Some("status") => Action::Status,
         Some("cleanup") => Action::Cleanup,
+        Some("restore") => Action::Restore(restore_options(params)?),
         Some("get") => match params.get("account") {
             Some(account) => Action::Get(account.to_string()),
             None => {
@@ -220,13 +229,13 @@ fn seed_action(params: &Params) -> Result<Endpoint, ApiError> {
         },
         Some(other) => {
             return Err(bad(format!(
-                "unknown action {:?}; use sync, status, get or cleanup",
+                "unknown action {:?}; use sync, status, get, cleanup or restore",
                 truncate(other)
             )))
         }
         None => {
             return Err(bad(
-                "missing ?action=; use sync, status, get or cleanup".into()
+                "missing ?action=; use sync, status, get, cleanup or restore".into(),
             ))
         }
     };
@@ -236,6 +245,21 @@ fn seed_action(params: &Params) -> Result<Endpoint, ApiError> {
 /// At most 64 characters of caller input, for echoing it in a message.
 fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
+}
+
+/// `dry_run` and `include_unknown_expiry`, each `true` or `false` (default false).
+fn restore_options(params: &Params) -> Result<RestoreOptions, ApiError> {
+    let flag = |name: &str| match params.get(name) {
+        None => Ok(false),
+        Some(value) => value.parse().map_err(|_| ApiError::BadRequest {
+            code: "invalid_query",
+            message: format!("query parameter {name} must be true or false"),
+        }),
+    };
+    Ok(RestoreOptions {
+        dry_run: flag("dry_run")?,
+        include_unknown_expiry: flag("include_unknown_expiry")?,
+    })
 }
 
 fn decode_segment(segment: &str) -> Result<String, ApiError> {
@@ -415,6 +439,26 @@ mod tests {
             "invalid_action"
         );
         assert_eq!(endpoint("/").unwrap_err().code(), "invalid_action");
+        assert_eq!(
+            endpoint("/?action=restore&dry_run=true").unwrap(),
+            Endpoint::Job(Action::Restore(RestoreOptions {
+                dry_run: true,
+                include_unknown_expiry: false
+            }))
+        );
+        assert_eq!(
+            endpoint("/v1/restore?include_unknown_expiry=true").unwrap(),
+            Endpoint::Job(Action::Restore(RestoreOptions {
+                dry_run: false,
+                include_unknown_expiry: true
+            }))
+        );
+        assert_eq!(
+            endpoint("/?action=restore&dry_run=maybe")
+                .unwrap_err()
+                .code(),
+            "invalid_query"
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 pub mod cleanup;
 pub mod get;
 pub mod list;
+pub mod lock;
 pub mod reencrypt;
+pub mod restore;
 pub mod runs;
 pub mod status;
 pub mod sync;
@@ -13,6 +15,7 @@ pub mod sync;
 use crate::config::Config;
 use crate::crypto::DecryptError;
 use crate::store::{Store, StoreError};
+use crate::subrequests::Subrequests;
 use crate::upstash::{Upstash, UpstashError};
 
 /// What started a job; recorded in `sync_runs.trigger`.
@@ -39,7 +42,7 @@ pub enum JobError {
     Upstash(#[from] UpstashError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("a sync is already running; try again when it finishes (the lock expires after {ttl_seconds} s if a run dies)")]
+    #[error("a sync or restore is already running; try again when it finishes (the lock expires after {ttl_seconds} s if a run dies)")]
     SyncInProgress { ttl_seconds: u64 },
     #[error("account {account:?} is not valid: {reason}")]
     InvalidAccount { account: String, reason: String },
@@ -66,28 +69,42 @@ pub struct Services {
     pub config: Config,
     pub upstash: Upstash,
     pub store: Store,
+    /// Requests both clients have sent in this invocation.
+    pub subrequests: Subrequests,
 }
 
 impl Services {
-    /// Clients for the configured Upstash and Supabase endpoints.
+    /// Clients for the configured Upstash and Supabase endpoints, counting their requests.
     pub fn new(config: Config) -> Self {
         let timeout = config.upstream_timeout_ms;
+        let subrequests = Subrequests::new();
         let upstash = Upstash::new(
             reqwest::Client::new(),
             &config.upstash_url,
             config.upstash_token.clone(),
             timeout,
-        );
+        )
+        .counting(subrequests.clone());
         let store = Store::new(
             &config.supabase_rest_url,
             &config.supabase_service_role_key,
             timeout,
-        );
+        )
+        .counting(subrequests.clone());
         Self {
             config,
             upstash,
             store,
+            subrequests,
         }
+    }
+
+    /// Subrequests a job that started when [`Subrequests::count`] was `since` may still make
+    /// (`SUBREQUEST_BUDGET` minus those sent since). A job is one invocation in the Worker;
+    /// counting from its start lets tests reuse one `Services` for many jobs.
+    pub fn subrequests_left(&self, since: usize) -> usize {
+        let used = self.subrequests.count().saturating_sub(since);
+        self.config.subrequest_budget.saturating_sub(used)
     }
 }
 
@@ -107,9 +124,10 @@ pub async fn scheduled(config: Result<Config, crate::config::ConfigError>, cron:
     let services = Services::new(config);
     let outcome = if cron == services.config.sync_cron {
         sync::sync(&services, Trigger::Cron).await.map(|r| json!({
-            "job": "sync", "run_id": r.run_id, "tokens_synced": r.tokens_synced, "inserted": r.inserted,
-            "updated": r.updated, "unchanged": r.unchanged, "deactivated": r.deactivated,
-            "skipped": r.skipped.len(), "duration_ms": r.duration_ms,
+            "job": "sync", "run_id": r.run_id, "outcome": r.outcome, "tokens_synced": r.tokens_synced,
+            "inserted": r.inserted, "updated": r.updated, "unchanged": r.unchanged,
+            "deactivated": r.deactivated, "skipped": r.skipped.len(),
+            "restored": r.restore.as_ref().map(|x| x.restored.len()), "duration_ms": r.duration_ms,
         }))
     } else if cron == services.config.cleanup_cron {
         cleanup::cleanup(&services, Trigger::Cron)

@@ -69,6 +69,9 @@ mod tests {
             deactivated: None,
             skipped: None,
             cleaned: None,
+            outcome: Some("synced".into()),
+            restored: None,
+            already_present: None,
             error: None,
         }
     }

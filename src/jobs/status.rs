@@ -34,6 +34,10 @@ pub async fn status(services: &Services) -> Result<StatusReport, JobError> {
         expiring_soon: figures.expiring_soon,
         expiring_within_seconds: config.expiring_soon_seconds,
         recent_tokens: figures.recent_tokens,
+        redis_loss_suspected: figures.redis_loss.is_some(),
+        redis_loss_missing: figures.redis_loss.as_ref().map_or(0, |l| l.missing),
+        redis_loss_since: figures.redis_loss.and_then(|l| l.since),
+        last_restore: figures.last_restore,
     })
 }
 

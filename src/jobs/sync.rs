@@ -1,26 +1,29 @@
 //! Sync: Redis → Supabase. Each Upstash request is one pipeline carrying the next SCAN page
 //! and the values and TTLs of a batch of keys already found; only new or changed tokens are
-//! encrypted and upserted, in batches; keys gone from
-//! Redis become inactive, and every run is recorded. A Redis lock keeps runs from overlapping.
+//! encrypted and upserted, in batches; keys gone from Redis make their tokens inactive — unless
+//! so many vanished at once that Redis itself lost them ([`crate::domain::loss`]): then nothing
+//! is deactivated, the run says so, and (`RESTORE_ON_LOSS`) the tokens are restored in the same
+//! invocation. Every run is recorded. A Redis lock keeps runs (and restores) from overlapping.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{JobError, Services, Trigger};
+use super::restore::{self, RestoreOptions};
+use super::{lock, JobError, Services, Trigger};
 use crate::domain::account::AccountName;
 use crate::domain::candidate::Candidate;
+use crate::domain::loss::{self, LossGuard, Observation, SuspectedLoss};
 use crate::domain::token_value::{SkipReason, MAX_VALUE_BYTES};
 use crate::store::ExistingToken;
 use crate::upstash::KeyValue;
 
-/// The Redis key holding the sync lock.
-pub const LOCK_KEY: &str = "token-manager:sync-lock";
+pub use super::lock::LOCK_KEY;
 /// Stored expiries closer than this are the same (a TTL-derived expiry drifts by latency).
 const EXPIRY_TOLERANCE_SECONDS: i64 = 30;
 
-pub use api_model::{Skipped, SyncReport};
+pub use api_model::{Outcome, RedisLoss, Skipped, SyncReport};
 
 /// What Redis holds now.
 struct Snapshot {
@@ -29,36 +32,32 @@ struct Snapshot {
     /// Every account whose key exists, including skipped malformed ones (their stored token
     /// stays active: a bad write in Redis must not take an account offline).
     present: HashSet<String>,
+    /// Keys SCAN found under the token patterns, usable or not.
+    token_keys: usize,
 }
 
-/// Runs a sync unless one is running (then [`JobError::SyncInProgress`]).
+/// Runs a sync unless a sync or restore is running (then [`JobError::SyncInProgress`]).
 pub async fn sync(services: &Services, trigger: Trigger) -> Result<SyncReport, JobError> {
-    let owner = lock_owner();
-    let ttl = services.config.lock_ttl_ms;
-    if !services.upstash.try_lock(LOCK_KEY, &owner, ttl).await? {
-        return Err(JobError::SyncInProgress {
-            ttl_seconds: ttl / 1000,
-        });
-    }
-    let result = run(services, trigger).await;
-    // If the release fails the lock still expires after its TTL.
-    if let Err(e) = services.upstash.unlock(LOCK_KEY, &owner).await {
-        crate::logging::log(json!({ "event": "sync_unlock_failed", "error": e.to_string() }));
-    }
-    result
+    let since = services.subrequests.count();
+    // Boxed: the run's future is large (it holds the restore's), and callers join many syncs.
+    lock::exclusive(services, "sync", Box::pin(run(services, trigger, since))).await
 }
 
-async fn run(services: &Services, trigger: Trigger) -> Result<SyncReport, JobError> {
+async fn run(services: &Services, trigger: Trigger, since: usize) -> Result<SyncReport, JobError> {
     let started = Utc::now();
     let start = services.store.begin_sync(trigger.as_str()).await?;
     let run_id = start.run_id.clone();
     let result = match apply(services, &start.tokens, started).await {
         Ok((mut report, deactivate)) => {
             let stats = json!({
+                "outcome": report.outcome.as_str(),
                 "tokens_seen": report.tokens_synced, "inserted": report.inserted,
                 "updated": report.updated, "unchanged": report.unchanged,
                 "skipped": report.skipped.len(),
-                "details": { "skipped": report.skipped, "trigger": trigger.as_str() },
+                "details": {
+                    "skipped": report.skipped, "trigger": trigger.as_str(),
+                    "redis_loss": report.redis_loss,
+                },
             });
             let store = &services.store;
             store
@@ -87,7 +86,30 @@ async fn run(services: &Services, trigger: Trigger) -> Result<SyncReport, JobErr
             );
         }
     }
-    result
+    let mut report = result?;
+    if let Some(loss) = report.redis_loss.clone() {
+        if services.config.restore_on_loss {
+            // Still under the sync's lock: nothing else writes meanwhile.
+            let restoring =
+                restore::run_locked(services, trigger, RestoreOptions::default(), since);
+            match Box::pin(restoring).await {
+                Ok(restored) => report.restore = Some(restored),
+                Err(e) => report.restore_error = Some(e.to_string()),
+            }
+        }
+        crate::logging::log(json!({
+            "event": "redis_loss_suspected", "run_id": report.run_id, "trigger": trigger.as_str(),
+            "reason": loss.reason, "missing": loss.missing, "active_unexpired": loss.active_unexpired,
+            "redis_token_keys": loss.redis_token_keys, "threshold_percent": loss.threshold_percent,
+            "min_missing": loss.min_missing, "restore_on_loss": services.config.restore_on_loss,
+            "restored": report.restore.as_ref().map(|r| r.restored.len()),
+            "already_present": report.restore.as_ref().map(|r| r.already_present.len()),
+            "restore_skipped": report.restore.as_ref().map(|r| r.skipped.len()),
+            "restore_deferred": report.restore.as_ref().map(|r| r.deferred),
+            "restore_error": report.restore_error,
+        }));
+    }
+    Ok(report)
 }
 
 /// Reads Redis, writes what changed; returns the report so far and the accounts to deactivate.
@@ -124,6 +146,30 @@ async fn apply(
         .map(|(account, _)| account.clone())
         .collect();
     deactivate.sort();
+    let due: Vec<&String> = existing
+        .iter()
+        .filter(|(_, e)| still_due(e, now))
+        .map(|(account, _)| account)
+        .collect();
+    let guard = LossGuard {
+        threshold_percent: services.config.redis_loss_threshold_percent,
+        min_missing: services.config.redis_loss_min_missing,
+    };
+    let redis_loss = loss::assess(
+        guard,
+        Observation {
+            active_unexpired: due.len(),
+            missing: due
+                .iter()
+                .filter(|a| !snapshot.present.contains(a.as_str()))
+                .count(),
+            redis_token_keys: snapshot.token_keys,
+        },
+    );
+    if redis_loss.is_some() {
+        // Redis lost the keys, not the bots their tokens: keep every token active.
+        deactivate.clear();
+    }
 
     let mut accounts: Vec<String> = snapshot
         .candidates
@@ -132,9 +178,23 @@ async fn apply(
         .collect();
     accounts.sort();
     let synced = accounts.len();
+    let (outcome, message) = match &redis_loss {
+        None => (
+            Outcome::Synced,
+            format!("Synced {synced} tokens from Redis to Supabase"),
+        ),
+        Some(l) => (
+            Outcome::RedisLossSuspected,
+            format!(
+                "Synced {synced} tokens from Redis to Supabase; suspected Redis loss: the keys of {} of {} active tokens are gone, so none was deactivated",
+                l.missing, l.active_unexpired
+            ),
+        ),
+    };
     let report = SyncReport {
+        outcome,
         success: true,
-        message: format!("Synced {synced} tokens from Redis to Supabase"),
+        message,
         tokens_synced: synced,
         inserted,
         updated,
@@ -145,6 +205,9 @@ async fn apply(
         accounts,
         run_id: String::new(),
         duration_ms: 0,
+        redis_loss: redis_loss.map(loss_report),
+        restore: None,
+        restore_error: None,
     };
     Ok((report, deactivate))
 }
@@ -157,6 +220,7 @@ async fn read_redis(services: &Services, now: DateTime<Utc>) -> Result<Snapshot,
     // The first key naming an account wins; a second one is skipped.
     let mut first_key: HashMap<String, String> = HashMap::new();
     let mut found: Vec<(AccountName, KeyValue)> = Vec::new();
+    let mut token_keys = 0;
     for pattern in &config.key_patterns {
         let mut accounts: HashMap<String, AccountName> = HashMap::new();
         let scan = services
@@ -167,6 +231,7 @@ async fn read_redis(services: &Services, now: DateTime<Utc>) -> Result<Snapshot,
                 config.batch_size,
                 MAX_VALUE_BYTES,
                 |key| {
+                    token_keys += 1;
                     let reason = match AccountName::from_redis_key(key, pattern) {
                         Ok(account) => match first_key.get(account.as_str()) {
                             Some(first) => {
@@ -188,6 +253,7 @@ async fn read_redis(services: &Services, now: DateTime<Utc>) -> Result<Snapshot,
                 },
             )
             .await?;
+        token_keys += scan.unreadable.len();
         skipped.extend(scan.unreadable.into_iter().map(|redis_key| Skipped {
             redis_key,
             reason: "key is not valid UTF-8".to_string(),
@@ -234,6 +300,7 @@ async fn read_redis(services: &Services, now: DateTime<Utc>) -> Result<Snapshot,
         candidates,
         skipped,
         present,
+        token_keys,
     })
 }
 
@@ -255,9 +322,24 @@ fn unchanged(stored: &ExistingToken, c: &Candidate, fingerprint: &str, now: Date
         && same_expiry
 }
 
-/// A random id so only the run that took the lock releases it.
-fn lock_owner() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes).expect("the platform has a random source");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The answer's view of a suspected loss.
+fn loss_report(loss: SuspectedLoss) -> RedisLoss {
+    RedisLoss {
+        missing: loss.missing,
+        active_unexpired: loss.active_unexpired,
+        redis_token_keys: loss.redis_token_keys,
+        threshold_percent: loss.threshold_percent,
+        min_missing: loss.min_missing,
+        reason: loss.reason.to_string(),
+    }
+}
+
+/// True for an active token whose key Redis should still hold: neither the token nor (as far as
+/// the last write saw) the key's TTL runs out within [`EXPIRY_TOLERANCE_SECONDS`]. Only these
+/// count when deciding whether Redis lost its keys: keys whose TTL ran out left on their own.
+fn still_due(stored: &ExistingToken, now: DateTime<Utc>) -> bool {
+    let soon = now + chrono::Duration::seconds(EXPIRY_TOLERANCE_SECONDS);
+    stored.is_active
+        && stored.expires_at.is_none_or(|at| at > soon)
+        && stored.key_expires_at.is_none_or(|at| at > soon)
 }

@@ -8,6 +8,7 @@ mod api;
 mod ciphertext;
 mod jobs;
 mod reliability;
+mod restore;
 mod rls;
 mod rotation;
 mod runs;

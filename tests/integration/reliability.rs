@@ -37,23 +37,23 @@ use crate::support::{demo_tokens, jwt, token_of, var, TestStack};
 
 /// An answer of the HTTP API (the same code the Worker runs).
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    body: Value,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
     allow: Option<String>,
 }
 
 impl Answer {
-    fn code(&self) -> Option<&str> {
+    pub(crate) fn code(&self) -> Option<&str> {
         self.body["error"]["code"].as_str()
     }
 
-    fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         self.body["error"]["message"].as_str().unwrap_or("")
     }
 
     /// Asserts a documented error: the status, the code, and a non-empty message.
-    fn assert_error(&self, status: u16, code: &str, case: &str) {
+    pub(crate) fn assert_error(&self, status: u16, code: &str, case: &str) {
         assert_eq!(
             (self.status, self.code()),
             (status, Some(code)),
@@ -65,7 +65,7 @@ impl Answer {
 }
 
 /// Calls the API with `authorization` as the raw header value.
-async fn call(
+pub(crate) async fn call(
     config: &Config,
     method: &str,
     path: &str,
@@ -107,11 +107,11 @@ fn bearer(key: &str) -> String {
     format!("Bearer {key}")
 }
 
-fn admin() -> String {
+pub(crate) fn admin() -> String {
     bearer(&var("TM_TEST_ADMIN_KEY"))
 }
 
-fn reader() -> String {
+pub(crate) fn reader() -> String {
     bearer(&var("TM_TEST_READ_KEY"))
 }
 
@@ -148,7 +148,7 @@ async fn count(stack: &TestStack, sql: &str) -> i64 {
 }
 
 /// Every Redis key with its value (binary-safe).
-fn redis_state(stack: &mut TestStack) -> BTreeMap<Vec<u8>, Vec<u8>> {
+pub(crate) fn redis_state(stack: &mut TestStack) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(&mut stack.redis).unwrap();
     keys.into_iter()
         .filter_map(|k| {
@@ -158,7 +158,7 @@ fn redis_state(stack: &mut TestStack) -> BTreeMap<Vec<u8>, Vec<u8>> {
         .collect()
 }
 
-fn lock_held(stack: &mut TestStack) -> bool {
+pub(crate) fn lock_held(stack: &mut TestStack) -> bool {
     let lock: Option<String> = redis::cmd("GET")
         .arg(LOCK_KEY)
         .query(&mut stack.redis)
@@ -180,7 +180,7 @@ async fn last_run(stack: &TestStack, kind: &str) -> Value {
 }
 
 /// `n` accounts `{prefix}_{i}` with distinct JWTs valid for an hour.
-fn many_tokens(prefix: &str, n: usize, version: &str) -> Vec<(String, String)> {
+pub(crate) fn many_tokens(prefix: &str, n: usize, version: &str) -> Vec<(String, String)> {
     let exp = Utc::now() + Duration::hours(1);
     (0..n)
         .map(|i| {
@@ -220,7 +220,11 @@ fn free_port() -> u16 {
 }
 
 /// Fails the test instead of hanging it.
-async fn bounded<T>(what: &str, seconds: u64, fut: impl std::future::Future<Output = T>) -> T {
+pub(crate) async fn bounded<T>(
+    what: &str,
+    seconds: u64,
+    fut: impl std::future::Future<Output = T>,
+) -> T {
     tokio::time::timeout(StdDuration::from_secs(seconds), fut)
         .await
         .unwrap_or_else(|_| panic!("{what} did not return within {seconds} s"))
@@ -257,7 +261,7 @@ impl Drop for Silent {
 
 /// What the proxy does with one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
+pub(crate) enum Fault {
     Forward,
     /// Never answers.
     Hang,
@@ -270,15 +274,15 @@ enum Fault {
 }
 
 /// A request as the proxy saw it.
-struct Seen {
-    path: String,
-    body: String,
+pub(crate) struct Seen {
+    pub(crate) path: String,
+    pub(crate) body: String,
 }
 
 /// An HTTP/1.1 proxy in front of an upstream that applies a [`Fault`] per request. One request
 /// per connection (it answers `Connection: close`). Stops with its test.
-struct FaultProxy {
-    url: String,
+pub(crate) struct FaultProxy {
+    pub(crate) url: String,
     faults: Arc<Mutex<Vec<(String, Fault)>>>,
     task: JoinHandle<()>,
 }
@@ -286,7 +290,7 @@ struct FaultProxy {
 type Rule = dyn Fn(&Seen) -> Fault + Send + Sync;
 
 impl FaultProxy {
-    async fn start(
+    pub(crate) async fn start(
         upstream: String,
         rule: impl Fn(&Seen) -> Fault + Send + Sync + 'static,
     ) -> Self {
@@ -309,7 +313,7 @@ impl FaultProxy {
     }
 
     /// The faults applied so far (path, fault), excluding plain forwards.
-    fn applied(&self) -> Vec<(String, Fault)> {
+    pub(crate) fn applied(&self) -> Vec<(String, Fault)> {
         self.faults
             .lock()
             .unwrap()
