@@ -3,11 +3,13 @@
 
 use std::io::Write;
 
-use api_model::{CleanupReport, HealthReport, ListReport, StatusReport, SyncReport, TokenReport};
+use api_model::{
+    CleanupReport, HealthReport, ListReport, RestoreReport, StatusReport, SyncReport, TokenReport,
+};
 use serde::de::DeserializeOwned;
 
 use crate::cli::{Cli, Command};
-use crate::client::{validate_account, Call, Client, ListFilter, Response};
+use crate::client::{validate_account, Call, Client, ListFilter, Response, RestoreOptions};
 use crate::config::{resolve, DotEnv, Overrides, Surroundings};
 use crate::error::{cut, CliError, EXIT_OK};
 use crate::render;
@@ -50,6 +52,13 @@ pub fn call_for(command: &Command) -> Result<Call, CliError> {
             expiring_within_secs: *expiring_within,
         }),
         Command::Cleanup => Call::Cleanup,
+        Command::Restore {
+            dry_run,
+            include_unknown_expiry,
+        } => Call::Restore(RestoreOptions {
+            dry_run: *dry_run,
+            include_unknown_expiry: *include_unknown_expiry,
+        }),
         Command::Health => Call::Health,
     })
 }
@@ -124,6 +133,7 @@ enum Answer {
     Token(TokenReport),
     List(ListReport),
     Cleanup(CleanupReport),
+    Restore(RestoreReport),
     Health(HealthReport),
 }
 
@@ -135,6 +145,7 @@ impl Answer {
             Call::Get(_) => Answer::Token(read(resp, "a token answer")?),
             Call::List(_) => Answer::List(read(resp, "a token listing")?),
             Call::Cleanup => Answer::Cleanup(read(resp, "a cleanup report")?),
+            Call::Restore(_) => Answer::Restore(read(resp, "a restore report")?),
             Call::Health => Answer::Health(read(resp, "a health answer")?),
         })
     }
@@ -146,6 +157,7 @@ impl Answer {
             Answer::Token(t) => render::token(t),
             Answer::List(l) => render::list(l),
             Answer::Cleanup(c) => render::cleanup(c),
+            Answer::Restore(r) => render::restore(r),
             Answer::Health(h) => render::health(h),
         }
     }
@@ -158,6 +170,9 @@ impl Answer {
             }
             Answer::Cleanup(c) if !c.success => {
                 Some(CliError::Failed(format!("cleanup failed: {}", c.message)))
+            }
+            Answer::Restore(r) if !r.success => {
+                Some(CliError::Failed(format!("restore failed: {}", r.message)))
             }
             Answer::Health(h) if h.status != "ok" => Some(CliError::Failed(format!(
                 "the Worker reports status {:?}",

@@ -43,7 +43,8 @@ Examples:
   tokenctl list --main-account APEX_136189 --active true
   tokenctl list --expiring-within 10m
   tokenctl --json status | jq .sync_needed
-  tokenctl cleanup";
+  tokenctl cleanup
+  tokenctl restore --dry-run";
 
 /// Command-line client for the token-manager Worker.
 #[derive(Debug, Parser)]
@@ -167,6 +168,29 @@ Examples:
   0 2 * * * cd /path/to/project && tokenctl --no-color cleanup >> logs/token_cleanup.log 2>&1")]
     Cleanup,
 
+    /// Write active, unexpired tokens back to Redis after Redis lost them (POST /v1/restore;
+    /// admin key)
+    #[command(after_help = "\
+Each token goes back to the key it was read from, in the format it was read in, with
+SET NX PX <time left>: a key that exists (a bot logged in again) is never overwritten, and
+expired, inactive or undecryptable tokens are never written. A sync that finds Redis emptied
+restores by itself (RESTORE_ON_LOSS); this is the manual way.
+
+Examples:
+  tokenctl restore --dry-run
+  tokenctl restore
+  tokenctl --json restore | jq '.restored | length'")]
+    Restore {
+        /// Only list what would be written; write and record nothing
+        #[arg(long)]
+        dry_run: bool,
+
+        /// Also restore tokens whose expiry is unknown, with the Worker's
+        /// RESTORE_UNKNOWN_EXPIRY_TTL_SECONDS as their TTL
+        #[arg(long)]
+        include_unknown_expiry: bool,
+    },
+
     /// Is the Worker up? (GET /health; no key needed)
     #[command(after_help = "\
 Examples:
@@ -218,6 +242,14 @@ mod tests {
         }
         let c = Cli::try_parse_from(["tokenctl", "status"]).unwrap();
         assert_eq!(c.timeout, Duration::from_secs(30));
+        let c = Cli::try_parse_from(["tokenctl", "restore", "--dry-run"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Restore {
+                dry_run: true,
+                include_unknown_expiry: false
+            }
+        ));
     }
 
     #[test]
@@ -237,6 +269,7 @@ mod tests {
             ],
             vec!["tokenctl", "list", "--expiring-within", "500ms"],
             vec!["tokenctl", "frobnicate"],
+            vec!["tokenctl", "restore", "--dry-run=maybe"],
         ] {
             let e = Cli::try_parse_from(&args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");

@@ -20,6 +20,15 @@ pub struct ListFilter {
     pub expiring_within_secs: Option<u64>,
 }
 
+/// What `tokenctl restore` asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// `dry_run=true`: only list what would be written.
+    pub dry_run: bool,
+    /// `include_unknown_expiry=true`.
+    pub include_unknown_expiry: bool,
+}
+
 /// One API call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
@@ -33,6 +42,8 @@ pub enum Call {
     List(ListFilter),
     /// `POST /v1/cleanup` (admin key).
     Cleanup,
+    /// `POST /v1/restore[?dry_run=true][&include_unknown_expiry=true]` (admin key).
+    Restore(RestoreOptions),
     /// `GET /health` (no key).
     Health,
 }
@@ -41,7 +52,7 @@ impl Call {
     /// The HTTP method.
     pub fn method(&self) -> Method {
         match self {
-            Call::Sync | Call::Cleanup => Method::POST,
+            Call::Sync | Call::Cleanup | Call::Restore(_) => Method::POST,
             _ => Method::GET,
         }
     }
@@ -54,6 +65,7 @@ impl Call {
             Call::Get(_) => "get",
             Call::List(_) => "list",
             Call::Cleanup => "cleanup",
+            Call::Restore(_) => "restore",
             Call::Health => "health",
         }
     }
@@ -63,9 +75,14 @@ impl Call {
         !matches!(self, Call::Health)
     }
 
-    /// Reads are safe to repeat; sync and cleanup are never retried.
+    /// Reads are safe to repeat; sync, cleanup and restore are never retried (a dry run is a
+    /// read).
     pub fn is_read(&self) -> bool {
-        !matches!(self, Call::Sync | Call::Cleanup)
+        match self {
+            Call::Sync | Call::Cleanup => false,
+            Call::Restore(o) => o.dry_run,
+            _ => true,
+        }
     }
 
     /// What the spinner says while waiting.
@@ -76,6 +93,8 @@ impl Call {
             Call::Get(_) => "Fetching token…",
             Call::List(_) => "Listing tokens…",
             Call::Cleanup => "Cleaning up expired tokens…",
+            Call::Restore(o) if o.dry_run => "Checking what a restore would write…",
+            Call::Restore(_) => "Restoring tokens to Redis…",
             Call::Health => "Checking health…",
         }
     }
@@ -107,8 +126,22 @@ impl Call {
                 Call::Cleanup => {
                     segs.extend(["v1", "cleanup"]);
                 }
+                Call::Restore(_) => {
+                    segs.extend(["v1", "restore"]);
+                }
                 Call::Health => {
                     segs.push("health");
+                }
+            }
+        }
+        if let Call::Restore(o) = self {
+            if o.dry_run || o.include_unknown_expiry {
+                let mut q = url.query_pairs_mut();
+                if o.dry_run {
+                    q.append_pair("dry_run", "true");
+                }
+                if o.include_unknown_expiry {
+                    q.append_pair("include_unknown_expiry", "true");
                 }
             }
         }
@@ -308,6 +341,19 @@ mod tests {
                 "http://127.0.0.1:8787/v1/tokens",
             ),
             (Call::Cleanup, "POST", "http://127.0.0.1:8787/v1/cleanup"),
+            (
+                Call::Restore(RestoreOptions::default()),
+                "POST",
+                "http://127.0.0.1:8787/v1/restore",
+            ),
+            (
+                Call::Restore(RestoreOptions {
+                    dry_run: true,
+                    include_unknown_expiry: true,
+                }),
+                "POST",
+                "http://127.0.0.1:8787/v1/restore?dry_run=true&include_unknown_expiry=true",
+            ),
             (Call::Health, "GET", "http://127.0.0.1:8787/health"),
         ];
         for (call, method, url) in cases {
@@ -367,6 +413,12 @@ mod tests {
     fn only_reads_are_retried_and_health_needs_no_key() {
         assert!(!Call::Sync.is_read());
         assert!(!Call::Cleanup.is_read());
+        assert!(!Call::Restore(RestoreOptions::default()).is_read());
+        assert!(Call::Restore(RestoreOptions {
+            dry_run: true,
+            include_unknown_expiry: false
+        })
+        .is_read());
         assert!(Call::Status.is_read() && Call::Health.is_read());
         assert!(Call::Get("x".into()).is_read());
         assert!(Call::List(ListFilter::default()).is_read());

@@ -6,7 +6,10 @@
 use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
-use api_model::{CleanupReport, HealthReport, ListReport, StatusReport, SyncReport, TokenReport};
+use api_model::{
+    CleanupReport, HealthReport, ListReport, Outcome, RestoreReport, StatusReport, SyncReport,
+    TokenReport,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::duration::format_seconds;
@@ -98,7 +101,95 @@ pub fn sync(r: &SyncReport) -> String {
             writeln!(out, "   • {} ({})", s.redis_key, s.reason).ok();
         }
     }
+    if r.outcome == Outcome::RedisLossSuspected {
+        if let Some(l) = &r.redis_loss {
+            let head = format!(
+                "🚨 Redis loss suspected ({}): {} of {} active tokens' keys are gone; none was deactivated",
+                l.reason, l.missing, l.active_unexpired
+            );
+            writeln!(out, "{}", paint(RED, &head)).ok();
+        }
+        match (&r.restore, &r.restore_error) {
+            (Some(restore), _) => out.push_str(&restore_lines(restore)),
+            (None, Some(e)) => {
+                let line = format!("❌ Restore failed: {e} (run `tokenctl restore`)");
+                writeln!(out, "{}", paint(RED, &line)).ok();
+            }
+            (None, None) => {
+                writeln!(
+                    out,
+                    "   Nothing restored (RESTORE_ON_LOSS is off): run `tokenctl restore`"
+                )
+                .ok();
+            }
+        }
+    }
     writeln!(out, "🆔 Run: {} ({} ms)", r.run_id, r.duration_ms).ok();
+    out
+}
+
+/// The result of `POST /v1/restore`.
+pub fn restore(r: &RestoreReport) -> String {
+    let mut out = String::new();
+    let job = if r.dry_run {
+        "Restore dry run"
+    } else {
+        "Restore"
+    };
+    outcome(&mut out, job, r.success, &r.message);
+    if !r.success {
+        return out;
+    }
+    out.push_str(&restore_lines(r));
+    if let Some(run) = &r.run_id {
+        writeln!(out, "🆔 Run: {run} ({} ms)", r.duration_ms).ok();
+    }
+    out
+}
+
+/// A restore's figures and keys (never a value), for `restore` and a sync that restored.
+fn restore_lines(r: &RestoreReport) -> String {
+    let mut out = String::new();
+    let verb = if r.dry_run {
+        "Would restore"
+    } else {
+        "Restored"
+    };
+    writeln!(
+        out,
+        "♻️ {verb}: {} | Already in Redis: {} | Skipped: {} | Inactive: {}",
+        r.restored.len(),
+        r.already_present.len(),
+        r.skipped.len(),
+        r.inactive
+    )
+    .ok();
+    for k in r.restored.iter().take(ACCOUNTS_SHOWN) {
+        writeln!(
+            out,
+            "   • {} ({}, {}, TTL {})",
+            k.redis_key,
+            k.value_format,
+            k.account,
+            format_seconds(i64::try_from(k.ttl_ms / 1000).unwrap_or(i64::MAX))
+        )
+        .ok();
+    }
+    if r.restored.len() > ACCOUNTS_SHOWN {
+        writeln!(out, "   {}", paint(DIM, "... (and more)")).ok();
+    }
+    for s in &r.skipped {
+        let key = s.redis_key.as_deref().unwrap_or("no key");
+        let line = format!("   ⚠️ {} [{key}]: {}", s.account, s.reason);
+        writeln!(out, "{}", paint(YELLOW, &line)).ok();
+    }
+    if r.deferred > 0 {
+        let line = format!(
+            "   {} tokens did not fit this invocation's subrequest budget: run `tokenctl restore` again",
+            r.deferred
+        );
+        writeln!(out, "{}", paint(YELLOW, &line)).ok();
+    }
     out
 }
 
@@ -150,6 +241,30 @@ pub fn status(s: &StatusReport) -> String {
             if let Some(e) = ls.error.as_deref().filter(|e| !e.is_empty()) {
                 writeln!(out, "   {}", paint(RED, &format!("Last sync error: {e}"))).ok();
             }
+        }
+    }
+    if s.redis_loss_suspected {
+        let since = ts_or(s.redis_loss_since.as_ref(), "unknown");
+        let line = format!(
+            "🚨 Redis loss suspected since {since}: {} active tokens' keys missing (nothing deactivated)",
+            s.redis_loss_missing
+        );
+        writeln!(out, "   {}", paint(RED, &line)).ok();
+    }
+    if let Some(r) = &s.last_restore {
+        let at = ts(r.finished_at.as_ref().unwrap_or(&r.started_at));
+        let mut line = format!("{} via {} at {at}", status_word(&r.status), r.trigger);
+        if let (Some(n), Some(p)) = (r.restored, r.already_present) {
+            write!(line, " ({n} restored, {p} already present)").ok();
+        }
+        writeln!(out, "   Last restore: {line}").ok();
+        if let Some(e) = r.error.as_deref().filter(|e| !e.is_empty()) {
+            writeln!(
+                out,
+                "   {}",
+                paint(RED, &format!("Last restore error: {e}"))
+            )
+            .ok();
         }
     }
     writeln!(out).ok();
@@ -605,6 +720,63 @@ mod tests {
             ..l
         };
         assert_eq!(plain(&list(&empty)), "📋 Tokens: 0\n   (none)\n");
+    }
+
+    #[test]
+    fn restore_lists_keys_and_reasons_never_a_value() {
+        let r: RestoreReport = from(json!({
+            "success": true, "dry_run": false,
+            "message": "Restored 1 tokens to Redis (1 already present, 1 skipped)",
+            "restored": [{"account": "APEX_1", "redis_key": "token:APEX_1", "ttl_ms": 3_600_000, "value_format": "json"}],
+            "already_present": [{"account": "APEX_2", "redis_key": "token:APEX_2"}],
+            "skipped": [{"account": "APEX_3", "redis_key": null, "reason": "no Redis key is recorded"}],
+            "deferred": 4, "inactive": 2, "run_id": "r", "duration_ms": 9
+        }));
+        assert_eq!(
+            plain(&restore(&r)),
+            "✅ Restore successful: Restored 1 tokens to Redis (1 already present, 1 skipped)\n\
+             ♻️ Restored: 1 | Already in Redis: 1 | Skipped: 1 | Inactive: 2\n\
+             \u{20}  • token:APEX_1 (json, APEX_1, TTL 1h)\n\
+             \u{20}  ⚠️ APEX_3 [no key]: no Redis key is recorded\n\
+             \u{20}  4 tokens did not fit this invocation's subrequest budget: run `tokenctl restore` again\n\
+             🆔 Run: r (9 ms)\n"
+        );
+        let dry = RestoreReport {
+            dry_run: true,
+            run_id: None,
+            ..r
+        };
+        assert!(plain(&restore(&dry)).starts_with("✅ Restore dry run successful"));
+        assert!(plain(&restore(&dry)).contains("Would restore: 1"));
+    }
+
+    #[test]
+    fn a_sync_that_suspects_a_loss_says_so_and_what_it_restored() {
+        let r: SyncReport = from(json!({
+            "success": true, "message": "Synced 0 tokens", "outcome": "redis_loss_suspected",
+            "tokens_synced": 0, "inserted": 0, "updated": 0, "unchanged": 0, "deactivated": 0,
+            "skipped": [], "key_mappings": 0, "accounts": [], "run_id": "r", "duration_ms": 5,
+            "redis_loss": {"missing": 22, "active_unexpired": 22, "redis_token_keys": 0,
+                           "threshold_percent": 50, "min_missing": 3, "reason": "redis_empty"},
+            "restore": null, "restore_error": "Upstash Redis answered HTTP 500"
+        }));
+        let text = plain(&sync(&r));
+        assert!(
+            text.contains("🚨 Redis loss suspected (redis_empty): 22 of 22"),
+            "{text}"
+        );
+        assert!(
+            text.contains("❌ Restore failed: Upstash Redis answered HTTP 500"),
+            "{text}"
+        );
+        // A Worker from before loss detection sends none of these fields.
+        let old: SyncReport = from(json!({
+            "success": true, "message": "Synced 1 tokens", "tokens_synced": 1, "inserted": 1,
+            "updated": 0, "unchanged": 0, "deactivated": 0, "skipped": [], "key_mappings": 1,
+            "accounts": ["A"], "run_id": "r", "duration_ms": 5
+        }));
+        assert_eq!(old.outcome, Outcome::Synced);
+        assert!(!plain(&sync(&old)).contains("Redis loss"));
     }
 
     #[test]

@@ -15,6 +15,9 @@ use base64::Engine as _;
 use serde_json::Value;
 
 const OK_ACCOUNT: &str = "CLI_E2E_OK";
+/// The tests that sync or restore take turns: a restore writes every active token back, and a
+/// sync deactivates what is missing, so one would see the other's keys come and go.
+static WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const EXPIRED_ACCOUNT: &str = "CLI_E2E_EXPIRED";
 
 fn env(name: &str) -> String {
@@ -86,7 +89,11 @@ fn shown_args(args: &[&str]) -> String {
 /// Runs tokenctl with the URL as a flag and the key from a file only its owner may read.
 fn tokenctl(s: &Stack, key: &str, args: &[&str]) -> Run {
     let dir = workdir("flags");
-    let key_file = dir.join(format!("key-{}", key.len()));
+    // One file per call: tests run in parallel threads, and the admin and read keys have the
+    // same length, so a name from the key alone would let one test overwrite another's key.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let key_file = dir.join(format!("key-{}-{n}", key.len()));
     write_private(&key_file, &format!("{key}\n"));
     let key_file = key_file.display().to_string();
     let mut all = vec!["--url", s.url.as_str(), "--api-key-file", key_file.as_str()];
@@ -151,6 +158,13 @@ impl Run {
     }
 }
 
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 fn jwt(exp: i64, nonce: &str) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD
@@ -166,6 +180,18 @@ struct RedisKeys {
 }
 
 impl RedisKeys {
+    /// A connection to the test Redis, with no keys to delete yet.
+    fn connect() -> Self {
+        let con = redis::Client::open(env("TM_TEST_REDIS_URL"))
+            .expect("TM_TEST_REDIS_URL is a redis:// URL")
+            .get_connection()
+            .expect("connect to the test Redis");
+        RedisKeys {
+            con,
+            keys: Vec::new(),
+        }
+    }
+
     fn set(&mut self, key: &str, value: &str) {
         redis::cmd("SET")
             .arg(key)
@@ -206,23 +232,14 @@ fn sync(s: &Stack, args: &[&str]) -> Run {
 
 #[test]
 fn sync_status_get_list_cleanup_against_the_worker() {
+    let _turn = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
     let s = stack();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = unix_now();
     let nonce = format!("{}-{now}", std::process::id());
     let ok_token = jwt(now + 3600, &nonce);
     let expired_token = jwt(now - 3600, &nonce);
 
-    let con = redis::Client::open(env("TM_TEST_REDIS_URL"))
-        .expect("TM_TEST_REDIS_URL is a redis:// URL")
-        .get_connection()
-        .expect("connect to the test Redis");
-    let mut keys = RedisKeys {
-        con,
-        keys: Vec::new(),
-    };
+    let mut keys = RedisKeys::connect();
     keys.set(&format!("token:{OK_ACCOUNT}"), &ok_token);
     keys.set(&format!("token:{EXPIRED_ACCOUNT}"), &expired_token);
 
@@ -576,4 +593,88 @@ fn health_needs_no_key() {
     );
     let run = tokenctl_in(&dir, &[], &["--url", &s.url, "--json", "health"]).ok();
     assert_eq!(run.json()["status"], "ok");
+}
+
+#[test]
+fn restore_dry_run_then_restore_puts_deleted_keys_back_byte_for_byte() {
+    let _turn = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
+    let s = stack();
+    let now = unix_now();
+    let nonce = format!("restore-{}-{now}", std::process::id());
+    let raw = jwt(now + 3600, &nonce);
+    let json_value = format!(
+        "{{ \"accessToken\": \"{}\", \"expirationTime\": {}, \"userId\": 42 }}",
+        jwt(now + 1800, &format!("{nonce}-json")),
+        (now + 1800) * 1000
+    );
+    let ours = [
+        ("token:CLI_E2E_RESTORE_RAW".to_string(), raw),
+        ("token:CLI_E2E_RESTORE_JSON".to_string(), json_value),
+    ];
+    let mut keys = RedisKeys::connect();
+    for (key, value) in &ours {
+        keys.set(key, value);
+    }
+    sync(&s, &["--json"]);
+    // Redis forgets our keys (nothing syncs in between, so the tokens stay active).
+    let _: i64 = redis::cmd("DEL")
+        .arg(ours.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+        .query(&mut keys.con)
+        .unwrap();
+
+    tokenctl(&s, &s.read, &["restore"]).fails_with(1, &["403"]);
+    let restored_keys = |body: &Value| -> Vec<String> {
+        body["restored"]
+            .as_array()
+            .expect("restored is a list")
+            .iter()
+            .filter_map(|k| k["redis_key"].as_str().map(str::to_string))
+            .collect()
+    };
+
+    let dry = tokenctl(&s, &s.admin, &["--json", "restore", "--dry-run"])
+        .ok()
+        .json();
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    let would = restored_keys(&dry);
+    for (key, _) in &ours {
+        assert!(would.contains(key), "{key} not in {dry}");
+        let got: Option<String> = redis::cmd("GET").arg(key).query(&mut keys.con).unwrap();
+        assert_eq!(got, None, "the dry run wrote {key}");
+    }
+
+    let human = tokenctl(&s, &s.admin, &["restore"]).ok();
+    assert!(
+        human.stdout.contains("✅ Restore successful"),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("♻️ Restored:"), "{}", human.stdout);
+    for (key, value) in &ours {
+        let got: Option<String> = redis::cmd("GET").arg(key).query(&mut keys.con).unwrap();
+        assert_eq!(
+            got.as_deref(),
+            Some(value.as_str()),
+            "{key} not restored byte for byte"
+        );
+        let ttl: i64 = redis::cmd("PTTL").arg(key).query(&mut keys.con).unwrap();
+        assert!(ttl > 0 && ttl <= 3_600_000, "{key}: PTTL {ttl}");
+        assert!(!human.stdout.contains(value.as_str()) && !human.stderr.contains(value.as_str()));
+    }
+    // Whatever else the restore wrote back (other suites' active rows) is removed with ours.
+    let again = tokenctl(&s, &s.admin, &["--json", "restore"]).ok().json();
+    let present: Vec<&str> = again["already_present"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["redis_key"].as_str())
+        .collect();
+    for (key, _) in &ours {
+        assert!(
+            present.contains(&key.as_str()),
+            "{key} not already present: {again}"
+        );
+    }
+    keys.keys.extend(would);
+    keys.keys.extend(present.iter().map(|k| k.to_string()));
 }

@@ -6,6 +6,7 @@
 mod support;
 
 mod dashboard;
+mod restore;
 
 use chrono::{Duration, Utc};
 use support::{call_worker as call, demo_tokens, jwt, token_of, var, TestStack};
