@@ -90,6 +90,8 @@ pub struct Config {
     pub lock_ttl_ms: u64,
     /// How long one Upstash or PostgREST request may take before the job gives up.
     pub upstream_timeout_ms: u64,
+    /// Days `sync_runs` rows are kept; the daily cleanup deletes older ones.
+    pub sync_runs_retention_days: u64,
     pub sync_cron: String,
     pub cleanup_cron: String,
     /// A sync suspects a Redis loss when more than this percentage of the active, unexpired
@@ -115,21 +117,26 @@ impl Config {
         let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing { name });
 
-        let supabase_rest_url = match get("SUPABASE_REST_URL") {
+        let (supabase_rest_url, supabase_local) = match get("SUPABASE_REST_URL") {
             Some(url) => http_url("SUPABASE_REST_URL", &url)?,
-            None => format!(
-                "{}/rest/v1",
-                http_url("SUPABASE_URL", &required("SUPABASE_URL")?)?
-            ),
+            None => {
+                let (url, local) = http_url("SUPABASE_URL", &required("SUPABASE_URL")?)?;
+                (format!("{url}/rest/v1"), local)
+            }
         };
-        let upstash_url = http_url(
+        let (upstash_url, upstash_local) = http_url(
             "UPSTASH_REDIS_REST_URL",
             &required("UPSTASH_REDIS_REST_URL")?,
         )?;
         let previous = get("TOKEN_ENCRYPTION_PREVIOUS_KEYS").unwrap_or_default();
         let previous: Vec<&str> = list(&previous).collect();
-        let keyring = Keyring::from_base64(&required("TOKEN_ENCRYPTION_KEY")?, &previous)
+        let current = required("TOKEN_ENCRYPTION_KEY")?;
+        let keyring = Keyring::from_base64(&current, &previous)
             .map_err(|e| invalid(e.slot().setting(), e.to_string()))?;
+        let api_keys = ApiKeys::from_lookup(&lookup)?;
+        if !(supabase_local && upstash_local) {
+            refuse_local_only_values(&keyring, &current, &api_keys)?;
+        }
         let key_patterns = match get("TOKEN_KEY_PATTERNS") {
             Some(v) => list(&v).map(key_pattern).collect::<Result<Vec<_>, _>>()?,
             None => vec![DEFAULT_KEY_PATTERN.to_string()],
@@ -145,7 +152,7 @@ impl Config {
             supabase_service_role_key: Secret::new(required("SUPABASE_SERVICE_ROLE_KEY")?),
             upstash_url,
             upstash_token: Secret::new(required("UPSTASH_REDIS_REST_TOKEN")?),
-            api_keys: ApiKeys::from_lookup(&lookup)?,
+            api_keys,
             keyring,
             key_patterns,
             batch_size: number("SYNC_BATCH_SIZE", get("SYNC_BATCH_SIZE"), 1000, 1, 5000)? as usize,
@@ -171,6 +178,13 @@ impl Config {
                 10_000,
                 100,
                 120_000,
+            )?,
+            sync_runs_retention_days: number(
+                "SYNC_RUNS_RETENTION_DAYS",
+                get("SYNC_RUNS_RETENTION_DAYS"),
+                90,
+                1,
+                3650,
             )?,
             sync_cron: get("SYNC_CRON").unwrap_or_else(|| DEFAULT_SYNC_CRON.to_string()),
             cleanup_cron: get("CLEANUP_CRON").unwrap_or_else(|| DEFAULT_CLEANUP_CRON.to_string()),
@@ -265,17 +279,98 @@ fn list(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn http_url(name: &'static str, value: &str) -> Result<String, ConfigError> {
+/// The URL without trailing slashes, and whether its host is loopback. `http://` is accepted
+/// only for a loopback host: anything else must be `https://`.
+fn http_url(name: &'static str, value: &str) -> Result<(String, bool), ConfigError> {
     let value = value.trim().trim_end_matches('/');
-    match reqwest::Url::parse(value) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-            Ok(value.to_string())
-        }
-        _ => Err(invalid(
+    let url = reqwest::Url::parse(value)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+        .ok_or_else(|| {
+            invalid(
+                name,
+                "expected an https URL such as https://example.supabase.co",
+            )
+        })?;
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() == "http" && !local {
+        return Err(invalid(
             name,
-            "expected an http(s) URL such as https://example.supabase.co",
-        )),
+            "http:// is allowed only for a loopback host (127.0.0.0/8, ::1, localhost); use https:// so the secrets sent to it are encrypted",
+        ));
     }
+    Ok((value.to_string(), local))
+}
+
+/// The committed development settings (`.dev.vars.example`): refused unless every upstream
+/// is on this machine.
+const DEV_VARS: &str = include_str!("../.dev.vars.example");
+
+/// A value `.dev.vars.example` sets for `name` (none for `@…@` placeholders).
+fn dev_value(name: &str) -> Option<&'static str> {
+    DEV_VARS
+        .lines()
+        .filter_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+        .map(str::trim)
+        .find(|v| !v.is_empty() && !v.contains('@'))
+}
+
+/// Refuses, for upstreams that are not all loopback, the committed dev API keys and dev
+/// encryption key, and an encryption key whose 32 bytes are all printable ASCII (typed text,
+/// not `openssl rand`: a random key is that by chance with probability (95/256)^32 ≈ 1.6e-14).
+fn refuse_local_only_values(
+    keyring: &Keyring,
+    current: &str,
+    api_keys: &ApiKeys,
+) -> Result<(), ConfigError> {
+    const WHY: &str = "committed in .dev.vars.example and allowed only while every upstream URL is loopback; generate a real one";
+    for (setting, key) in api_keys.all() {
+        if dev_value(setting) == Some(key.secret.expose()) {
+            return Err(invalid(
+                setting,
+                format!(
+                    "key {:?} is the development key {WHY} with `openssl rand -base64 32`",
+                    key.name
+                ),
+            ));
+        }
+    }
+    let dev_key = dev_value("TOKEN_ENCRYPTION_KEY")
+        .and_then(|dev| Keyring::from_base64(dev, &[]).ok())
+        .map(|dev| dev.current_key_id().to_string());
+    let ids = std::iter::once(keyring.current_key_id()).chain(keyring.previous_key_ids());
+    if let Some(dev_key) = dev_key {
+        if ids.into_iter().any(|id| id == dev_key) {
+            return Err(invalid(
+                "TOKEN_ENCRYPTION_KEY",
+                format!("the development encryption key is {WHY} with `openssl rand -base64 32` (keep the dev key in TOKEN_ENCRYPTION_PREVIOUS_KEYS only locally)"),
+            ));
+        }
+    }
+    if printable_ascii_key(current) {
+        return Err(invalid(
+            "TOKEN_ENCRYPTION_KEY",
+            "the key decodes to printable text, i.e. a passphrase rather than 32 random bytes; generate one with `openssl rand -base64 32`",
+        ));
+    }
+    Ok(())
+}
+
+/// True when `b64` decodes (standard or url-safe alphabet, padding optional) to bytes that are
+/// all printable ASCII.
+fn printable_ascii_key(b64: &str) -> bool {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    let unpadded = b64.trim().trim_end_matches('=');
+    STANDARD_NO_PAD
+        .decode(unpadded)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(unpadded))
+        .is_ok_and(|bytes| bytes.iter().all(|b| (0x20..=0x7e).contains(b)))
 }
 
 fn key_pattern(pattern: &str) -> Result<String, ConfigError> {
@@ -383,15 +478,10 @@ fn api_key(
                 "admin keys see every account; remove the @… (scope read keys instead)".into(),
             ))
         }
-        Some((rest, list)) => {
-            let scope = AccountScope::parse(list).map_err(|e| bad(e.to_string()))?;
-            // Scoped keys are parsed but not yet enforced by every job: refuse them until
-            // they are, rather than let one read every account.
-            if scope != AccountScope::All {
-                return Err(bad("account scopes (@…) are not supported yet".into()));
-            }
-            (rest, scope)
-        }
+        Some((rest, list)) => (
+            rest,
+            AccountScope::parse(list).map_err(|e| bad(e.to_string()))?,
+        ),
     };
     let (name, secret) = match rest.split_once(':') {
         Some((name, secret)) => {
@@ -479,7 +569,8 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    const KEY: &str = "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktMzJieXRlcyE=";
+    /// Bytes 0..32: not printable, not the dev key.
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
     fn base() -> HashMap<&'static str, String> {
         HashMap::from([
@@ -628,5 +719,155 @@ mod tests {
                 && !debug.contains("service-role-jwt")
                 && !debug.contains(&"a".repeat(32))
         );
+    }
+
+    fn loopback(mut vars: HashMap<&'static str, String>) -> HashMap<&'static str, String> {
+        vars.insert("SUPABASE_URL", "http://127.0.0.1:54321".into());
+        vars.insert("UPSTASH_REDIS_REST_URL", "http://localhost:8079".into());
+        vars
+    }
+
+    fn invalid_setting(vars: &HashMap<&'static str, String>) -> (&'static str, String) {
+        match load(vars).unwrap_err() {
+            ConfigError::Invalid { name, reason } => (name, reason),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn committed_dev_values_only_serve_loopback_upstreams() {
+        for (name, value) in [
+            (
+                "TOKEN_MANAGER_ADMIN_KEY",
+                dev_value("TOKEN_MANAGER_ADMIN_KEY").unwrap(),
+            ),
+            (
+                "TOKEN_MANAGER_READ_KEY",
+                dev_value("TOKEN_MANAGER_READ_KEY").unwrap(),
+            ),
+            (
+                "TOKEN_ENCRYPTION_KEY",
+                dev_value("TOKEN_ENCRYPTION_KEY").unwrap(),
+            ),
+        ] {
+            let mut vars = base();
+            vars.insert(name, value.to_string());
+            let (setting, reason) = invalid_setting(&vars);
+            assert_eq!(setting, name, "{reason}");
+            assert!(
+                reason.contains(".dev.vars.example") && !reason.contains(value),
+                "{reason}"
+            );
+            assert!(load(&loopback(vars)).is_ok(), "{name} locally");
+        }
+        // The dev encryption key as a previous key is refused too.
+        let mut vars = base();
+        vars.insert(
+            "TOKEN_ENCRYPTION_PREVIOUS_KEYS",
+            dev_value("TOKEN_ENCRYPTION_KEY").unwrap().to_string(),
+        );
+        assert_eq!(invalid_setting(&vars).0, "TOKEN_ENCRYPTION_KEY");
+    }
+
+    #[test]
+    fn a_passphrase_shaped_encryption_key_only_serves_loopback_upstreams() {
+        use base64::Engine as _;
+        let typed =
+            base64::engine::general_purpose::STANDARD.encode("correct horse battery staple 12!");
+        let mut vars = base();
+        vars.insert("TOKEN_ENCRYPTION_KEY", typed);
+        let (setting, reason) = invalid_setting(&vars);
+        assert_eq!(setting, "TOKEN_ENCRYPTION_KEY");
+        assert!(reason.contains("printable"), "{reason}");
+        assert!(load(&loopback(vars)).is_ok());
+        // Exactly 32 bytes, whatever the alphabet or padding.
+        let mut vars = base();
+        vars.insert(
+            "TOKEN_ENCRYPTION_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==".into(),
+        );
+        assert_eq!(invalid_setting(&vars).0, "TOKEN_ENCRYPTION_KEY");
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback_hosts() {
+        for url in [
+            "http://abc.supabase.co",
+            "http://10.0.0.1:54321",
+            "http://127.example.com",
+        ] {
+            let mut vars = base();
+            vars.insert("SUPABASE_URL", url.into());
+            let (setting, reason) = invalid_setting(&vars);
+            assert_eq!(setting, "SUPABASE_URL", "{url}");
+            assert!(reason.contains("https://"), "{reason}");
+        }
+        for url in [
+            "http://127.0.0.1:1",
+            "http://127.8.9.10",
+            "http://[::1]:80",
+            "http://LOCALHOST",
+        ] {
+            let mut vars = base();
+            vars.insert("UPSTASH_REDIS_REST_URL", url.into());
+            assert!(load(&vars).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_key_both_read_and_admin_is_refused_naming_both_settings() {
+        let mut vars = base();
+        vars.insert("TOKEN_MANAGER_READ_KEY", format!("bot:{}", "a".repeat(32)));
+        let (setting, reason) = invalid_setting(&vars);
+        assert_eq!(setting, "TOKEN_MANAGER_READ_KEY");
+        assert!(
+            reason.contains("TOKEN_MANAGER_ADMIN_KEY") && reason.contains("\"bot\""),
+            "{reason}"
+        );
+        assert!(!reason.contains(&"a".repeat(32)), "{reason}");
+        // The keys that still parse authenticate the operator, who then learns the setting.
+        let loaded = Loaded::from_lookup(|name| vars.get(name).cloned());
+        assert!(loaded.config.is_err());
+        assert_eq!(loaded.keys.unwrap().admin[0].name, "admin-1");
+    }
+
+    #[test]
+    fn keys_carry_names_and_read_keys_main_accounts() {
+        let mut vars = base();
+        vars.insert(
+            "TOKEN_MANAGER_READ_KEY",
+            format!(
+                "bot-eu:{}@APEX_136189|APEX_272045, {}",
+                "e".repeat(32),
+                "r".repeat(40)
+            ),
+        );
+        let keys = load(&vars).unwrap().api_keys;
+        assert_eq!(keys.admin[0].name, "admin-1");
+        let (eu, plain) = (&keys.read[0], &keys.read[1]);
+        assert_eq!(
+            (eu.name.as_str(), eu.secret.expose()),
+            ("bot-eu", "e".repeat(32).as_str())
+        );
+        assert!(eu.accounts.allows("APEX_272045") && !eu.accounts.allows("APEX_266668"));
+        assert_eq!(
+            (plain.name.as_str(), &plain.accounts),
+            ("read-2", &AccountScope::All)
+        );
+        for bad in [
+            format!("{}@APEX_1", "a".repeat(32)),
+            format!("x:{}, x:{}", "b".repeat(32), "c".repeat(32)),
+            format!("bad name:{}", "b".repeat(32)),
+        ] {
+            let mut vars = base();
+            vars.insert("TOKEN_MANAGER_ADMIN_KEY", bad.clone());
+            assert_eq!(invalid_setting(&vars).0, "TOKEN_MANAGER_ADMIN_KEY", "{bad}");
+        }
+        let mut vars = base();
+        vars.insert(
+            "TOKEN_MANAGER_READ_KEY",
+            format!("{}@APEX_1|(x)", "b".repeat(32)),
+        );
+        assert_eq!(invalid_setting(&vars).0, "TOKEN_MANAGER_READ_KEY");
     }
 }

@@ -1,7 +1,7 @@
 //! Supabase (PostgREST) access through the `postgrest` crate: the RPCs in `migrations/` for
 //! the jobs, and the table endpoint for filtered listing. Only ciphertext is ever sent.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use postgrest::Postgrest;
@@ -102,7 +102,10 @@ pub struct StatusFigures {
     pub last_updated: Option<DateTime<Utc>>,
     pub last_sync: Option<LastSync>,
     pub recent_tokens: Vec<RecentToken>,
-    pub active_accounts: Vec<String>,
+    /// Accounts in Redis as the last successful sync counted them; `None` before one.
+    pub redis_tokens: Option<u64>,
+    /// When that sync finished.
+    pub redis_counted_at: Option<DateTime<Utc>>,
     /// Set while the last completed sync suspected a Redis loss.
     #[serde(default)]
     pub redis_loss: Option<LossState>,
@@ -207,6 +210,9 @@ impl From<StoredRow> for StoredToken {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ListFilter {
     pub main_account: Option<String>,
+    /// Only tokens of these main accounts (a scoped read key's); each a plain name (letters,
+    /// digits, `_ - .`), as [`crate::domain::access::AccountScope`] guarantees.
+    pub main_accounts: Option<BTreeSet<String>>,
     pub active: Option<bool>,
     /// Only tokens whose expiry is before this instant.
     pub expires_before: Option<DateTime<Utc>>,
@@ -378,14 +384,35 @@ impl Store {
             .await
     }
 
-    /// Counts, last sync, recent tokens and active account names, in one round trip.
+    /// Counts, last sync, recent tokens and the last sync's Redis count, in one round trip;
+    /// only over the tokens of `main_accounts` when given.
     pub async fn status(
         &self,
         expiring_within_seconds: i64,
         recent_limit: usize,
+        main_accounts: Option<&BTreeSet<String>>,
     ) -> Result<StatusFigures, StoreError> {
-        let params = json!({ "p_expiring_within_seconds": expiring_within_seconds, "p_recent_limit": recent_limit });
+        let params = json!({
+            "p_expiring_within_seconds": expiring_within_seconds, "p_recent_limit": recent_limit,
+            "p_main_accounts": main_accounts,
+        });
         self.rpc("token_manager_status", params).await
+    }
+
+    /// Deletes finished runs older than `retention_days` (keeping the latest sync and the
+    /// latest successful one); returns how many.
+    pub async fn prune_runs(&self, retention_days: u64) -> Result<u64, StoreError> {
+        #[derive(Deserialize)]
+        struct Pruned {
+            pruned: u64,
+        }
+        let pruned: Pruned = self
+            .rpc(
+                "token_manager_prune_runs",
+                json!({ "p_retention_days": retention_days }),
+            )
+            .await?;
+        Ok(pruned.pruned)
     }
 
     /// The row stored for exactly `account`, if any.
@@ -410,6 +437,9 @@ impl Store {
             // PostgREST takes everything after `eq.` literally: commas, dots, parentheses
             // and `*` have meaning only in `in`, `or` and `like`, which we never build.
             query = query.eq("main_account", main);
+        }
+        if let Some(mains) = &filter.main_accounts {
+            query = query.in_("main_account", mains.iter().map(|m| format!("\"{m}\"")));
         }
         if let Some(active) = filter.active {
             query = query.eq("is_active", active.to_string());

@@ -592,6 +592,12 @@ fn sample_status(last_sync: Option<LastSync>, recent: usize) -> StatusReport {
         supabase_tokens: 22,
         active_tokens: 21,
         redis_tokens: 22,
+        redis_tokens_source: if last_sync.is_some() {
+            token_manager::jobs::status::RedisTokensSource::LastSync
+        } else {
+            token_manager::jobs::status::RedisTokensSource::None
+        },
+        redis_counted_at: last_sync.as_ref().map(|_| at(9)),
         sync_needed: true,
         last_updated: (recent > 0).then(|| at(10)),
         last_sync,
@@ -671,6 +677,7 @@ fn sample_cleanup() -> CleanupReport {
         cleaned: 3,
         message: "Cleaned up 3 expired tokens".into(),
         run_id: RUN_ID.into(),
+        pruned_runs: 12,
     }
 }
 

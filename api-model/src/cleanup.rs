@@ -13,4 +13,6 @@ pub struct CleanupReport {
     pub message: String,
     /// The run's id in `sync_runs`.
     pub run_id: String,
+    /// `sync_runs` rows deleted for being older than `SYNC_RUNS_RETENTION_DAYS`.
+    pub pruned_runs: u64,
 }

@@ -27,6 +27,6 @@ pub use health::HealthReport;
 pub use list::{ListReport, TokenSummary};
 pub use reencrypt::ReencryptReport;
 pub use restore::{PresentKey, RestoreReport, RestoredKey, SkippedToken};
-pub use status::{LastRestore, LastSync, RecentToken, StatusReport};
+pub use status::{LastRestore, LastSync, RecentToken, RedisTokensSource, StatusReport};
 pub use sync::{Outcome, RedisLoss, Skipped, SyncReport};
 pub use token::TokenReport;

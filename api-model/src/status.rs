@@ -16,7 +16,7 @@ pub struct LastSync {
     pub started_at: DateTime<Utc>,
     /// When it ended; `None` while running.
     pub finished_at: Option<DateTime<Utc>>,
-    /// Tokens it synced, once finished.
+    /// Tokens it synced, once finished; `None` for a read key limited to main accounts.
     pub tokens_synced: Option<i64>,
     /// Why it failed; never a token or a key.
     pub error: Option<String>,
@@ -58,6 +58,16 @@ pub struct RecentToken {
     pub is_active: bool,
 }
 
+/// Where status's Redis figure comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedisTokensSource {
+    /// The last successful sync's count.
+    LastSync,
+    /// No successful sync yet: no figure.
+    None,
+}
+
 /// The status answer: the seed's figures plus the last sync and expiry counts. Never a token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
@@ -67,9 +77,15 @@ pub struct StatusReport {
     pub supabase_tokens: u64,
     /// Active rows.
     pub active_tokens: u64,
-    /// Token keys in Redis.
-    pub redis_tokens: usize,
-    /// True whenever Redis holds a token key Supabase has no active token for, or the reverse.
+    /// Accounts with a token key in Redis, as the last successful sync counted them (0 before
+    /// one): status never scans Redis. For a scoped read key, only its main accounts'.
+    pub redis_tokens: u64,
+    /// Where `redis_tokens` comes from.
+    pub redis_tokens_source: RedisTokensSource,
+    /// When the sync that counted `redis_tokens` finished.
+    pub redis_counted_at: Option<DateTime<Utc>>,
+    /// True when no sync has succeeded yet, the last one failed, or Redis held a different
+    /// number of accounts at the last sync than Supabase has active tokens.
     pub sync_needed: bool,
     /// The newest `updated_at`, if any row exists.
     pub last_updated: Option<DateTime<Utc>>,

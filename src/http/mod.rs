@@ -126,18 +126,22 @@ async fn respond(
     run(action, &caller, Services::new(config), now).await
 }
 
-/// Runs an authenticated, permitted action.
+/// Runs an authenticated, permitted action; reads see only the caller's accounts.
 async fn run(
     action: Action,
-    _caller: &Caller,
+    caller: &Caller,
     services: Services,
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
+    let accounts = &caller.accounts;
     Ok(match action {
         Action::Sync => ok(&jobs::sync::sync(&services, Trigger::Http).await?),
-        Action::Status => ok(&jobs::status::status(&services).await?),
-        Action::Get(account) => ok(&jobs::get::get(&services, &account, now).await?),
-        Action::List(query) => ok(&jobs::list::list(&services, &query, now).await?),
+        Action::Status => ok(&jobs::status::status_in(&services, accounts).await?),
+        Action::Get(account) => ok(&jobs::get::get_in(&services, &account, now, accounts).await?),
+        Action::List(mut query) => {
+            query.scope = accounts.clone();
+            ok(&jobs::list::list(&services, &query, now).await?)
+        }
         Action::Cleanup => ok(&jobs::cleanup::cleanup(&services, Trigger::Http).await?),
         Action::Reencrypt => ok(&jobs::reencrypt::reencrypt(&services, Trigger::Http).await?),
         Action::Runs(limit) => ok(&jobs::runs::runs(&services, limit).await?),

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{JobError, Services};
+use crate::domain::access::AccountScope;
 use crate::domain::account::AccountName;
 
 pub use api_model::TokenReport;
@@ -14,6 +15,17 @@ pub async fn get(
     account: &str,
     now: DateTime<Utc>,
 ) -> Result<TokenReport, JobError> {
+    get_in(services, account, now, &AccountScope::All).await
+}
+
+/// Like [`get`], for a caller that may see only `scope`: an account outside it is
+/// [`JobError::UnknownAccount`] whatever its state, exactly like one that does not exist.
+pub async fn get_in(
+    services: &Services,
+    account: &str,
+    now: DateTime<Utc>,
+    scope: &AccountScope,
+) -> Result<TokenReport, JobError> {
     let name = AccountName::parse(account).map_err(|e| JobError::InvalidAccount {
         account: account.to_string(),
         reason: e.to_string(),
@@ -22,6 +34,7 @@ pub async fn get(
         .store
         .get(name.as_str())
         .await?
+        .filter(|row| scope.allows(&row.main_account))
         .ok_or_else(|| JobError::UnknownAccount(account.to_string()))?;
     if !row.is_active {
         return Err(JobError::Inactive(row.account_name));

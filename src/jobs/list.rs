@@ -1,6 +1,7 @@
 //! List: token metadata filtered by main account, state and expiry. Never a token.
 
 use super::{JobError, Services};
+use crate::domain::access::AccountScope;
 use crate::store::ListFilter;
 use chrono::{DateTime, Duration, Utc};
 
@@ -20,6 +21,8 @@ pub struct ListQuery {
     pub expiring_within_seconds: Option<i64>,
     pub limit: usize,
     pub offset: usize,
+    /// The accounts the caller may see (a scoped read key's main accounts).
+    pub scope: AccountScope,
 }
 
 /// Lists token metadata matching `query`, with the total count of matches.
@@ -40,6 +43,7 @@ pub async fn list(
     };
     let filter = ListFilter {
         main_account: query.main_account.clone(),
+        main_accounts: query.scope.main_accounts().cloned(),
         active: query.active,
         expires_before,
         limit: query.limit.clamp(1, MAX_LIMIT),

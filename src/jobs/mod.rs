@@ -132,7 +132,7 @@ pub async fn scheduled(config: Result<Config, crate::config::ConfigError>, cron:
     } else if cron == services.config.cleanup_cron {
         cleanup::cleanup(&services, Trigger::Cron)
             .await
-            .map(|r| json!({ "job": "cleanup", "run_id": r.run_id, "cleaned": r.cleaned }))
+            .map(|r| json!({ "job": "cleanup", "run_id": r.run_id, "cleaned": r.cleaned, "pruned_runs": r.pruned_runs }))
     } else {
         let message = format!(
             "cron {cron:?} matches neither SYNC_CRON ({:?}) nor CLEANUP_CRON ({:?})",

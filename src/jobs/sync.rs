@@ -5,14 +5,14 @@
 //! is deactivated, the run says so, and (`RESTORE_ON_LOSS`) the tokens are restored in the same
 //! invocation. Every run is recorded. A Redis lock keeps runs (and restores) from overlapping.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::restore::{self, RestoreOptions};
 use super::{lock, JobError, Services, Trigger};
-use crate::domain::account::AccountName;
+use crate::domain::account::{main_account_for, AccountName};
 use crate::domain::candidate::Candidate;
 use crate::domain::loss::{self, LossGuard, Observation, SuspectedLoss};
 use crate::domain::token_value::{SkipReason, MAX_VALUE_BYTES};
@@ -48,7 +48,9 @@ async fn run(services: &Services, trigger: Trigger, since: usize) -> Result<Sync
     let start = services.store.begin_sync(trigger.as_str()).await?;
     let run_id = start.run_id.clone();
     let result = match apply(services, &start.tokens, started).await {
-        Ok((mut report, deactivate)) => {
+        Ok((mut report, deactivate, redis_by_main)) => {
+            // What Redis held, for status (which never scans Redis itself).
+            let redis_accounts: u64 = redis_by_main.values().sum();
             let stats = json!({
                 "outcome": report.outcome.as_str(),
                 "tokens_seen": report.tokens_synced, "inserted": report.inserted,
@@ -57,6 +59,7 @@ async fn run(services: &Services, trigger: Trigger, since: usize) -> Result<Sync
                 "details": {
                     "skipped": report.skipped, "trigger": trigger.as_str(),
                     "redis_loss": report.redis_loss,
+                    "redis_accounts": redis_accounts, "redis_by_main_account": redis_by_main,
                 },
             });
             let store = &services.store;
@@ -112,12 +115,13 @@ async fn run(services: &Services, trigger: Trigger, since: usize) -> Result<Sync
     Ok(report)
 }
 
-/// Reads Redis, writes what changed; returns the report so far and the accounts to deactivate.
+/// Reads Redis, writes what changed; returns the report so far, the accounts to deactivate,
+/// and how many accounts Redis holds per main account.
 async fn apply(
     services: &Services,
     existing: &HashMap<String, ExistingToken>,
     now: DateTime<Utc>,
-) -> Result<(SyncReport, Vec<String>), JobError> {
+) -> Result<(SyncReport, Vec<String>, BTreeMap<String, u64>), JobError> {
     let snapshot = read_redis(services, now).await?;
     let keyring = &services.config.keyring;
 
@@ -171,6 +175,25 @@ async fn apply(
         deactivate.clear();
     }
 
+    // Each account in Redis counts under its main account: the parsed value's, else the
+    // stored row's, else the Apex rule's.
+    let parsed: HashMap<&str, &str> = snapshot
+        .candidates
+        .iter()
+        .map(|c| (c.account().as_str(), c.main_account().as_str()))
+        .collect();
+    let mut redis_by_main: BTreeMap<String, u64> = BTreeMap::new();
+    for account in &snapshot.present {
+        let main = match (parsed.get(account.as_str()), existing.get(account)) {
+            (Some(main), _) => main.to_string(),
+            (None, Some(stored)) => stored.main_account.clone(),
+            (None, None) => AccountName::parse(account)
+                .map(|a| main_account_for(&a, None).into_string())
+                .unwrap_or_else(|_| account.clone()),
+        };
+        *redis_by_main.entry(main).or_default() += 1;
+    }
+
     let mut accounts: Vec<String> = snapshot
         .candidates
         .iter()
@@ -209,7 +232,7 @@ async fn apply(
         restore: None,
         restore_error: None,
     };
-    Ok((report, deactivate))
+    Ok((report, deactivate, redis_by_main))
 }
 
 /// Finds every token key, fetches values and TTLs, and parses them; bad ones are skipped.

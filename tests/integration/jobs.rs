@@ -366,14 +366,17 @@ async fn status_compares_redis_with_supabase() {
     let mut stack = TestStack::start().await;
     stack.seed(&demo_tokens(Utc::now() + Duration::hours(1)));
     let services = stack.services();
+    use token_manager::jobs::status::RedisTokensSource;
+    // Status never scans Redis: before any sync it knows no Redis figure.
     let before = status(&services).await.unwrap();
     assert_eq!(
         (
             before.supabase_tokens,
             before.redis_tokens,
+            before.redis_tokens_source,
             before.sync_needed
         ),
-        (0, 22, true)
+        (0, 0, RedisTokensSource::None, true)
     );
     assert!(before.last_sync.is_none());
 
@@ -383,7 +386,11 @@ async fn status_compares_redis_with_supabase() {
         jwt("soon", Utc::now() + Duration::minutes(5)).as_str(),
     );
     let mid = status(&services).await.unwrap();
-    assert!(mid.sync_needed, "Redis has a key Supabase lacks");
+    assert_eq!(
+        (mid.redis_tokens, mid.redis_tokens_source, mid.sync_needed),
+        (22, RedisTokensSource::LastSync, false),
+        "what the last sync counted, not a new scan"
+    );
     sync(&services, Trigger::Http).await.unwrap();
     let after = status(&services).await.unwrap();
     assert_eq!(
@@ -395,17 +402,37 @@ async fn status_compares_redis_with_supabase() {
         ),
         (23, 23, 23, false)
     );
+    assert_eq!(
+        after.redis_counted_at,
+        after.last_sync.as_ref().unwrap().finished_at
+    );
     assert_eq!(after.expiring_soon, 1);
     assert_eq!(after.last_sync.as_ref().unwrap().status, "succeeded");
     assert_eq!(after.recent_tokens.len(), 10);
     let body = serde_json::to_string(&after).unwrap();
     assert!(!body.contains("eyJ"), "status must never carry a token");
 
+    // A token Redis lost is counted (and deactivated) by the next sync; a failed sync makes
+    // status say a sync is needed.
     stack.del("token:APEX_9000001");
-    assert!(
-        status(&services).await.unwrap().sync_needed,
-        "Supabase has a token Redis lost"
+    sync(&services, Trigger::Http).await.unwrap();
+    let lost = status(&services).await.unwrap();
+    assert_eq!(
+        (lost.redis_tokens, lost.active_tokens, lost.sync_needed),
+        (22, 22, false)
     );
+    stack
+        .pg
+        .batch_execute(
+            "insert into sync_runs (kind, trigger, status, finished_at, error)
+             values ('sync', 'cron', 'failed', now(), 'Upstash Redis rejected the token')",
+        )
+        .await
+        .unwrap();
+    let failed = status(&services).await.unwrap();
+    assert_eq!(failed.last_sync.as_ref().unwrap().status, "failed");
+    assert!(failed.sync_needed, "the last sync failed");
+    assert_eq!(failed.redis_tokens, 22, "still the last successful count");
 }
 
 #[tokio::test]
