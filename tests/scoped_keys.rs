@@ -124,6 +124,15 @@ async fn a_scoped_read_key_sees_only_its_main_accounts() {
     let (_, everything) = call(&config, "/v1/status", &var("TM_TEST_READ_KEY")).await;
     assert_eq!(everything["supabase_tokens"], 24, "{everything}");
 
+    // Runs: when and how they ended, not their counts (which cover every account).
+    let (status, runs) = call(&config, "/v1/runs", BOT_KEY).await;
+    assert_eq!(status, 200, "{runs}");
+    let runs = runs["runs"].as_array().unwrap();
+    assert!(!runs.is_empty());
+    assert!(runs
+        .iter()
+        .all(|r| r["tokens_seen"].is_null() && r["cleaned"].is_null()));
+
     // The log names the key that called, never the key.
     let lines = token_manager::logging::capture::lines();
     assert!(

@@ -271,11 +271,12 @@ function renderCounts(model) {
       note ? el("span", { class: "note" }, note) : null);
   dl.replaceChildren(
     item("Supabase", status.supabase_tokens, "", "tokens stored"),
-    item("Redis", status.redis_tokens, "", "token keys"),
+    item("Redis", status.redis_tokens, "",
+      status.redis_tokens_source === "last_sync" ? "token keys at the last sync" : "no sync yet"),
     item("Active", status.active_tokens, "", "in Supabase"),
     item("Expiring soon", status.expiring_soon, status.expiring_soon > 0 ? "warn" : "", `within ${minutes} min`),
     item("Sync needed", status.sync_needed ? "yes" : "no", status.sync_needed ? "warn" : "ok",
-      status.sync_needed ? "Redis and Supabase differ" : "Redis and Supabase agree"),
+      status.sync_needed ? "last sync failed, or Redis and Supabase differ" : "Redis and Supabase agree"),
   );
   const last = status.last_sync;
   $("lastsync").textContent = last

@@ -144,7 +144,7 @@ async fn run(
         }
         Action::Cleanup => ok(&jobs::cleanup::cleanup(&services, Trigger::Http).await?),
         Action::Reencrypt => ok(&jobs::reencrypt::reencrypt(&services, Trigger::Http).await?),
-        Action::Runs(limit) => ok(&jobs::runs::runs(&services, limit).await?),
+        Action::Runs(limit) => ok(&jobs::runs::runs_in(&services, limit, accounts).await?),
         Action::Restore(options) => {
             if options.include_unknown_expiry
                 && services.config.restore_unknown_expiry_ttl_ms.is_none()

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::{JobError, Services};
+use crate::domain::access::AccountScope;
 use crate::store::RunSummary;
 
 /// Runs a listing returns unless `limit` says otherwise.
@@ -39,8 +40,33 @@ pub struct RunsReport {
 
 /// The `limit` (1..=[`MAX_LIMIT`]) most recent runs, newest first.
 pub async fn runs(services: &Services, limit: usize) -> Result<RunsReport, JobError> {
+    runs_in(services, limit, &AccountScope::All).await
+}
+
+/// Like [`runs`], for a caller that may see only `scope`: a read key limited to main accounts
+/// sees when runs ran and how they ended, but not their counts (which cover every account).
+pub async fn runs_in(
+    services: &Services,
+    limit: usize,
+    scope: &AccountScope,
+) -> Result<RunsReport, JobError> {
     let limit = limit.clamp(1, MAX_LIMIT);
-    let rows = services.store.runs(limit).await?;
+    let mut rows = services.store.runs(limit).await?;
+    if scope.main_accounts().is_some() {
+        for row in &mut rows {
+            for count in [
+                &mut row.tokens_seen,
+                &mut row.inserted,
+                &mut row.updated,
+                &mut row.unchanged,
+                &mut row.deactivated,
+                &mut row.skipped,
+                &mut row.cleaned,
+            ] {
+                *count = None;
+            }
+        }
+    }
     Ok(RunsReport {
         success: true,
         limit,
