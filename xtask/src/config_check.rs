@@ -69,8 +69,8 @@ fn stand_in(name: &str) -> Option<String> {
             "SUPABASE_SERVICE_ROLE_KEY" => "config-check-stand-in-service-role-key-000000",
             "UPSTASH_REDIS_REST_TOKEN" => "config-check-stand-in-upstash-token-0000000000",
             "TOKEN_MANAGER_ADMIN_KEY" => "config-check-stand-in-admin-key-00000000000000",
-            // base64 of 32 bytes 0x5a
-            "TOKEN_ENCRYPTION_KEY" => "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=",
+            // base64 of 32 bytes 0xfb (not printable text, which the Worker refuses off loopback)
+            "TOKEN_ENCRYPTION_KEY" => "+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/s=",
             _ => return None,
         }
         .to_string(),
