@@ -8,22 +8,11 @@ use token_manager::http::{handle, Request, MAX_BODY_BYTES};
 const ADMIN_KEY: &str = "admin-key-for-hardening-tests-0000000000";
 const READ_KEY: &str = "read-key-for-hardening-tests-00000000000";
 
-/// A configuration whose Upstash and Supabase are a closed local port.
+#[path = "support/mod.rs"]
+mod support;
+
 fn config() -> Config {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    drop(listener);
-    Config::from_lookup(|name| {
-        Some(match name {
-            "SUPABASE_URL" | "UPSTASH_REDIS_REST_URL" => closed.clone(),
-            "SUPABASE_SERVICE_ROLE_KEY" | "UPSTASH_REDIS_REST_TOKEN" => "not-used".into(),
-            "TOKEN_MANAGER_ADMIN_KEY" => ADMIN_KEY.into(),
-            "TOKEN_MANAGER_READ_KEY" => READ_KEY.into(),
-            "TOKEN_ENCRYPTION_KEY" => "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktMzJieXRlcyE=".into(),
-            _ => return None,
-        })
-    })
-    .expect("test configuration is valid")
+    support::unreachable_config(ADMIN_KEY, READ_KEY)
 }
 
 fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {

@@ -6,6 +6,8 @@
 
 #[path = "openapi_schema/mod.rs"]
 mod openapi_schema;
+#[path = "support/mod.rs"]
+mod support;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use openapi_schema::{escape, matches_template, Spec, METHODS};
@@ -37,27 +39,7 @@ const RUN_ID: &str = "6f1c1f0e-4a8b-4c52-9d1e-0b6d3f1f2a77";
 /// A configuration whose Upstash and Supabase are a closed local port: every job fails fast
 /// with an upstream error, after authentication.
 fn unreachable_config() -> Config {
-    let closed = format!("http://127.0.0.1:{}", closed_port());
-    Config::from_lookup(|name| {
-        Some(match name {
-            "SUPABASE_URL" | "UPSTASH_REDIS_REST_URL" => closed.clone(),
-            "SUPABASE_SERVICE_ROLE_KEY" | "UPSTASH_REDIS_REST_TOKEN" => "not-used".into(),
-            "TOKEN_MANAGER_ADMIN_KEY" => ADMIN_KEY.into(),
-            "TOKEN_MANAGER_READ_KEY" => READ_KEY.into(),
-            "TOKEN_ENCRYPTION_KEY" => "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktMzJieXRlcyE=".into(),
-            _ => return None,
-        })
-    })
-    .expect("test configuration is valid")
-}
-
-/// A local port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
-    *PORT.get_or_init(|| {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    })
+    support::unreachable_config(ADMIN_KEY, READ_KEY)
 }
 
 fn missing_config() -> Result<Config, ConfigError> {

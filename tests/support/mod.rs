@@ -287,3 +287,29 @@ impl Drop for ScanDenied {
         }
     }
 }
+
+/// A configuration with the given API keys whose Upstash and Supabase are a closed local port:
+/// every job fails fast with an upstream error (502), after authentication. No services needed.
+pub fn unreachable_config(admin_key: &str, read_key: &str) -> Config {
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+    Config::from_lookup(|name| {
+        Some(match name {
+            "SUPABASE_URL" | "UPSTASH_REDIS_REST_URL" => closed.clone(),
+            "SUPABASE_SERVICE_ROLE_KEY" | "UPSTASH_REDIS_REST_TOKEN" => "not-used".into(),
+            "TOKEN_MANAGER_ADMIN_KEY" => admin_key.into(),
+            "TOKEN_MANAGER_READ_KEY" => read_key.into(),
+            "TOKEN_ENCRYPTION_KEY" => "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktMzJieXRlcyE=".into(),
+            _ => return None,
+        })
+    })
+    .expect("test configuration is valid")
+}
+
+/// A local port nothing listens on (bound, then released), the same for the whole process.
+pub fn closed_port() -> u16 {
+    static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *PORT.get_or_init(|| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    })
+}
