@@ -82,7 +82,7 @@ pub struct Config {
     pub key_patterns: Vec<String>,
     /// Tokens per Redis pipeline and per PostgREST upsert.
     pub batch_size: usize,
-    /// COUNT hint for each SCAN page.
+    /// COUNT of the first SCAN page; sparse pages grow the next ([`crate::upstash::ScanPace`]).
     pub scan_count: usize,
     /// Window for `expiring_soon` in status, in seconds.
     pub expiring_soon_seconds: i64,

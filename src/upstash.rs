@@ -257,14 +257,20 @@ impl Upstash {
             .collect()
     }
 
-    /// Every key matching `pattern`, following SCAN cursors (opaque strings) until "0".
+    /// Every key matching `pattern`, following SCAN cursors (opaque strings) until "0". Pages
+    /// grow while they match few keys (see [`ScanPace`]), so the requests follow the matching
+    /// keys more than the keyspace.
     pub async fn scan(&self, pattern: &str, count: usize) -> Result<ScanResult, UpstashError> {
         let mut result = ScanResult::default();
         let mut seen = HashSet::new();
         let mut cursor = "0".to_string();
+        let mut pace = ScanPace::new(count, count);
         loop {
-            let page = self.command(&scan_command(&cursor, pattern, count)).await?;
+            let page = self
+                .command(&scan_command(&cursor, pattern, pace.count))
+                .await?;
             let (next, keys) = parse_scan(page)?;
+            pace.after(keys.len());
             for key in keys.into_iter().filter(|k| seen.insert(k.clone())) {
                 match String::from_utf8(key) {
                     Ok(key) => result.keys.push(key),
@@ -282,7 +288,8 @@ impl Upstash {
     /// request is one pipeline holding the next SCAN page and, for up to `batch` keys found
     /// before, STRLEN + GETRANGE (at most `max_value` bytes) + PTTL, so P pages over N keys
     /// take about max(P, N / batch) + 1 requests and no value larger than `max_value` is
-    /// ever transferred whole.
+    /// ever transferred whole. Pages start at `count` keys and grow while they match fewer
+    /// than `batch` keys ([`ScanPace`]), so keys of other applications cost few requests.
     pub async fn scan_values(
         &self,
         pattern: &str,
@@ -295,11 +302,12 @@ impl Upstash {
         let mut seen = HashSet::new();
         let mut cursor = Some("0".to_string());
         let mut pending = VecDeque::new();
+        let mut pace = ScanPace::new(count, batch);
         while cursor.is_some() || !pending.is_empty() {
             let fetch: Vec<String> = pending.drain(..pending.len().min(batch.max(1))).collect();
             let mut commands = Vec::with_capacity(3 * fetch.len() + 1);
             if let Some(cursor) = &cursor {
-                commands.push(scan_command(cursor, pattern, count));
+                commands.push(scan_command(cursor, pattern, pace.count));
             }
             let last_byte = max_value.saturating_sub(1).to_string();
             for key in &fetch {
@@ -319,6 +327,7 @@ impl Upstash {
                     .expect("one answer per command")
                     .map_err(UpstashError::Command)?;
                 let (next, keys) = parse_scan(page)?;
+                pace.after(keys.len());
                 for key in keys.into_iter().filter(|k| seen.insert(k.clone())) {
                     match String::from_utf8(key) {
                         Ok(key) if wanted(&key) => pending.push_back(key),
@@ -417,6 +426,46 @@ fn reply_kind(reply: &Reply) -> &'static str {
         Reply::Int(_) => "an integer",
         Reply::Bytes(_) => "a string other than OK",
         Reply::Array(_) => "an array",
+    }
+}
+
+/// The most keys one SCAN visits: the page size grows up to this while pages match few keys.
+/// Measured in `scripts/bench.sh` (the README's "Redis time per request"): a SCAN of this
+/// COUNT over a keyspace of unrelated keys takes Redis a few ms, and a Redis of 1,000,000
+/// other keys is walked in about 1,000,000 / 32,768 ≈ 31 pages.
+pub const MAX_SCAN_COUNT: usize = 32_768;
+
+/// The COUNT of the next SCAN page: `base` (the SCAN_COUNT setting) while pages bring enough
+/// matching keys to fill a value batch, growing fourfold per page up to [`MAX_SCAN_COUNT`]
+/// while they bring fewer (a sparse keyspace), back to `base` once a page brings enough.
+/// Each request thus keeps Redis busy for a bounded time, and a Redis that mostly holds keys
+/// of other applications is walked in few requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanPace {
+    base: usize,
+    enough: usize,
+    /// The COUNT to send next.
+    pub count: usize,
+}
+
+impl ScanPace {
+    /// Starts at `base` (at least 1); pages matching fewer than `enough` keys grow the next.
+    pub fn new(base: usize, enough: usize) -> Self {
+        let base = base.clamp(1, MAX_SCAN_COUNT);
+        Self {
+            base,
+            enough: enough.max(1),
+            count: base,
+        }
+    }
+
+    /// Adjusts the next COUNT after a page that matched `matched` keys.
+    pub fn after(&mut self, matched: usize) {
+        self.count = if matched < self.enough {
+            self.count.saturating_mul(4).min(MAX_SCAN_COUNT)
+        } else {
+            self.base
+        };
     }
 }
 
@@ -592,6 +641,30 @@ mod tests {
             ttl: Ttl::Persistent,
         };
         assert!(!format!("{kv:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn scan_pages_grow_while_sparse_and_shrink_when_dense() {
+        let mut pace = ScanPace::new(1000, 50);
+        let mut counts = Vec::new();
+        for matched in [0, 3, 0, 0, 0, 50, 0] {
+            pace.after(matched);
+            counts.push(pace.count);
+        }
+        assert_eq!(
+            counts,
+            [
+                4000,
+                16_000,
+                MAX_SCAN_COUNT,
+                MAX_SCAN_COUNT,
+                MAX_SCAN_COUNT,
+                1000,
+                4000
+            ]
+        );
+        assert_eq!(ScanPace::new(0, 0).count, 1);
+        assert_eq!(ScanPace::new(usize::MAX, 1).count, MAX_SCAN_COUNT);
     }
 
     #[test]
