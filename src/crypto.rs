@@ -237,6 +237,41 @@ pub enum DecryptError {
 #[error("the platform's secure random number generator failed ({0}); retry, and report this if it persists")]
 struct EncryptError(getrandom::Error);
 
+/// Nonces drawn from the platform's random source in one call per [`NONCE_POOL`] bytes: a
+/// call into JavaScript (`crypto.getRandomValues` in workerd) per nonce costs more than the
+/// encryption itself. Every byte handed out is used once; nonces are not secret.
+const NONCE_POOL: usize = 64 * V2_NONCE_LEN;
+
+struct NoncePool {
+    bytes: [u8; NONCE_POOL],
+    used: usize,
+}
+
+thread_local! {
+    static NONCES: std::cell::RefCell<NoncePool> = const {
+        std::cell::RefCell::new(NoncePool { bytes: [0; NONCE_POOL], used: NONCE_POOL })
+    };
+}
+
+/// Fills `nonce` (at most [`NONCE_POOL`] bytes) with fresh random bytes never handed out before.
+///
+/// # Panics
+/// If the platform's secure random source fails.
+fn fill_nonce(nonce: &mut [u8]) {
+    NONCES.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.used + nonce.len() > NONCE_POOL {
+            if let Err(e) = getrandom::getrandom(&mut pool.bytes) {
+                panic!("{}", EncryptError(e));
+            }
+            pool.used = 0;
+        }
+        let start = pool.used;
+        nonce.copy_from_slice(&pool.bytes[start..start + nonce.len()]);
+        pool.used += nonce.len();
+    });
+}
+
 /// The versions of the stored format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -403,9 +438,7 @@ impl Keyring {
         let key = &self.0.current;
         let mut body = Vec::with_capacity(V2_NONCE_LEN + plaintext.len() + TAG_LEN);
         body.resize(V2_NONCE_LEN, 0);
-        if let Err(e) = getrandom::getrandom(&mut body) {
-            panic!("{}", EncryptError(e));
-        }
+        fill_nonce(&mut body);
         body.extend_from_slice(plaintext);
         let (nonce, message) = body.split_at_mut(V2_NONCE_LEN);
         let tag = key
@@ -757,6 +790,17 @@ mod tests {
             k.decrypt("acct", &a).unwrap(),
             k.decrypt("acct", &b).unwrap()
         );
+    }
+
+    #[test]
+    fn nonces_stay_distinct_across_refills_of_the_pool() {
+        let k = ring(KEY_A, &[]);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..5 * (NONCE_POOL / V2_NONCE_LEN) + 3 {
+            let nonce = body(&k.encrypt("acct", "t"))[..V2_NONCE_LEN].to_vec();
+            assert_ne!(nonce, [0; V2_NONCE_LEN]);
+            assert!(seen.insert(nonce), "a nonce was handed out twice");
+        }
     }
 
     #[test]

@@ -83,7 +83,6 @@ pub struct TokenRow {
 pub struct Applied {
     pub inserted: u64,
     pub updated: u64,
-    pub mappings: u64,
 }
 
 /// The outcome of a cleanup run.

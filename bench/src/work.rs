@@ -89,7 +89,7 @@ impl Workload {
         self.parsed.len()
     }
 
-    /// The keyed HMAC-SHA256 fingerprint of every token.
+    /// The keyed HMAC-SHA256 fingerprint of what every row stores.
     pub fn fingerprint(&mut self) -> usize {
         self.fingerprints = self
             .parsed
@@ -99,7 +99,8 @@ impl Workload {
         self.fingerprints.iter().map(String::len).sum()
     }
 
-    /// The upsert rows: AES-256-GCM of every token and market-data token, fresh nonce each.
+    /// The upsert rows: XChaCha20-Poly1305 (format v2) of every token and market-data token,
+    /// fresh nonce each.
     pub fn encrypt(&mut self) -> usize {
         self.rows = self
             .parsed

@@ -127,12 +127,6 @@ impl AccountName {
     pub fn into_string(self) -> String {
         self.0
     }
-
-    /// `true` when this name is itself a main account under the Apex rule or has no Apex
-    /// structure at all, i.e. `main_account_for(self, None) == self`.
-    pub fn is_own_main(&self) -> bool {
-        apex_main(&self.0).is_none()
-    }
 }
 
 /// The literal prefix of a Redis glob pattern: the text before its first `*` (the whole
@@ -428,8 +422,10 @@ mod tests {
             main_account_for(&name("APEX_136189"), None),
             name("APEX_136189")
         );
-        assert!(name("APEX_136189").is_own_main());
-        assert!(!name("PAAPEX1361890000001").is_own_main());
+        assert_eq!(
+            main_account_for(&name("APEX_136189"), None),
+            name("APEX_136189")
+        );
     }
 
     #[test]
@@ -569,7 +565,7 @@ mod tests {
             let a = name(&s);
             let m = main_account_for(&a, None);
             prop_assert_eq!(main_account_for(&m, None), m.clone());
-            prop_assert!(m.is_own_main());
+            prop_assert!(apex_main(m.as_str()).is_none());
             if m != a {
                 prop_assert!(m.as_str().starts_with("APEX_"), "{}", m);
                 prop_assert!(m.as_str().len() < a.as_str().len());

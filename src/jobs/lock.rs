@@ -39,5 +39,5 @@ pub(crate) async fn exclusive<T>(
 fn owner() -> String {
     let mut bytes = [0u8; 16];
     getrandom::getrandom(&mut bytes).expect("the platform has a random source");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::crypto::to_hex(&bytes)
 }
