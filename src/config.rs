@@ -51,7 +51,8 @@ impl fmt::Debug for Secret {
 /// it may read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
-    /// `name:` before the key, else `admin-N` / `read-N` by position (from 1).
+    /// `name:` before the key, else `admin-XXXXXXXX` / `read-XXXXXXXX`: a short keyed
+    /// fingerprint of the key ([`crate::crypto::key_fingerprint`]), never the key.
     pub name: String,
     pub secret: Secret,
     /// `@MAIN|MAIN` after a read key; admin keys always see every account.
@@ -109,6 +110,12 @@ pub struct Config {
     /// Subrequests one invocation may make (`SUBREQUEST_BUDGET`, default 50: the Workers free
     /// plan); a restore stops before exceeding it and reports what it deferred.
     pub subrequest_budget: usize,
+    /// `AUDIT_REQUIRED=true`: a token read fails closed (503) when its audit row cannot be
+    /// written, and the row is written before answering. Default false: written after.
+    pub audit_required: bool,
+    /// Days the audit trail keeps a read (`AUDIT_RETENTION_DAYS`, default 90); the daily
+    /// cleanup deletes older rows.
+    pub audit_retention_days: u32,
 }
 
 impl Config {
@@ -220,6 +227,14 @@ impl Config {
                 10,
                 100_000,
             )? as usize,
+            audit_required: boolean("AUDIT_REQUIRED", get("AUDIT_REQUIRED"), false)?,
+            audit_retention_days: number(
+                "AUDIT_RETENTION_DAYS",
+                get("AUDIT_RETENTION_DAYS"),
+                90,
+                1,
+                3650,
+            )? as u32,
         })
     }
 }
@@ -496,7 +511,12 @@ fn api_key(
             }
             (name.to_string(), secret.trim())
         }
-        None => (format!("{prefix}-{position}"), rest.trim()),
+        // An unnamed key is named by a short keyed fingerprint (stable when keys are
+        // reordered, added or removed; never the key).
+        None => (
+            format!("{prefix}-{}", crate::crypto::key_fingerprint(rest.trim())),
+            rest.trim(),
+        ),
     };
     if secret.contains(['|', ':', '@']) {
         return Err(bad(

@@ -573,6 +573,23 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// Lowercase hex of HMAC-SHA256 over `message` keyed by `key` (alert signatures, key names).
+pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(message);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A short name for an unnamed API key: 8 hex characters of an HMAC keyed by the key itself
+/// over a fixed label. Stable while the key is, says nothing usable about the key.
+pub fn key_fingerprint(key: &str) -> String {
+    hmac_sha256_hex(key.as_bytes(), b"token-manager key name v1")[..8].to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,10 +39,18 @@ fn request(req: &worker::Request) -> Option<http::Request> {
 }
 
 #[event(fetch)]
-async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> Result<worker::Response> {
+async fn fetch(req: worker::Request, env: Env, ctx: Context) -> Result<worker::Response> {
     console_error_panic_hook::set_once();
     let response = match request(&req) {
-        Some(request) => http::handle(request, loaded(&env), Utc::now()).await,
+        Some(request) => {
+            let (response, deferred) =
+                http::handle_deferred(request, loaded(&env), Utc::now()).await;
+            // Audit rows (and alerts) are written after the answer is sent.
+            if !deferred.is_empty() {
+                ctx.wait_until(deferred.run());
+            }
+            response
+        }
         None => http::error_response(&http::error::ApiError::BadRequest {
             code: "invalid_url",
             message: "the URL, method or a header does not parse".into(),

@@ -3,9 +3,11 @@
 //!
 //! Everything but [`entry`] runs natively as well, so tests drive it against real services.
 
+pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod dashboard;
+pub mod deferred;
 pub mod domain;
 pub mod http;
 pub mod jobs;

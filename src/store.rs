@@ -470,6 +470,77 @@ impl Store {
     }
 }
 
+pub use api_model::TokenRead;
+
+/// Filters of the audit listing; every field optional but the limit.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub account: Option<String>,
+    pub key: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: usize,
+}
+
+/// The columns the audit listing selects.
+const READ_COLUMNS: &str = "read_at,account_name,outcome,key_name,client_ip,user_agent";
+
+impl Store {
+    /// Appends `reads` to the audit trail in one round trip; returns how many were written.
+    pub async fn record_reads(&self, reads: &[TokenRead]) -> Result<u64, StoreError> {
+        #[derive(Deserialize)]
+        struct Recorded {
+            recorded: u64,
+        }
+        #[derive(Serialize)]
+        struct Params<'a> {
+            p_reads: &'a [TokenRead],
+        }
+        if reads.is_empty() {
+            return Ok(0);
+        }
+        let recorded: Recorded = self
+            .rpc("token_manager_record_reads", Params { p_reads: reads })
+            .await?;
+        Ok(recorded.recorded)
+    }
+
+    /// Deletes audit rows older than `days` days; returns how many.
+    pub async fn prune_reads(&self, days: u32) -> Result<u64, StoreError> {
+        #[derive(Deserialize)]
+        struct Pruned {
+            pruned: u64,
+        }
+        let pruned: Pruned = self
+            .rpc("token_manager_prune_reads", json!({ "p_days": days }))
+            .await?;
+        Ok(pruned.pruned)
+    }
+
+    /// Audit rows matching `filter`, newest first.
+    pub async fn reads(&self, filter: &AuditFilter) -> Result<Vec<TokenRead>, StoreError> {
+        let mut query = self
+            .api
+            .from("token_reads")
+            .select(READ_COLUMNS)
+            .order("read_at.desc,id.desc")
+            .limit(filter.limit.max(1));
+        if let Some(account) = &filter.account {
+            query = query.eq("account_name", account);
+        }
+        if let Some(key) = &filter.key {
+            query = query.eq("key_name", key);
+        }
+        if let Some(since) = filter.since {
+            query = query.gte("read_at", since.to_rfc3339());
+        }
+        if let Some(until) = filter.until {
+            query = query.lt("read_at", until.to_rfc3339());
+        }
+        self.send(query).await.map(|(rows, _)| rows)
+    }
+}
+
 /// The request body of one upsert batch, serialised straight from the rows (no JSON tree).
 pub fn apply_sync_body(rows: &[TokenRow]) -> String {
     #[derive(Serialize)]

@@ -597,6 +597,7 @@ fn sample_status(last_sync: Option<LastSync>, recent: usize) -> StatusReport {
         redis_loss_missing: if recent > 3 { 22 } else { 0 },
         redis_loss_since: (recent > 3).then(|| at(8)),
         last_restore: (recent > 3).then(sample_last_restore),
+        audit_write_failures: 1,
     }
 }
 
@@ -660,6 +661,7 @@ fn sample_cleanup() -> CleanupReport {
         message: "Cleaned up 3 expired tokens".into(),
         run_id: RUN_ID.into(),
         pruned_runs: 12,
+        audit_pruned: 12,
     }
 }
 

@@ -15,4 +15,7 @@ pub struct CleanupReport {
     pub run_id: String,
     /// `sync_runs` rows deleted for being older than `SYNC_RUNS_RETENTION_DAYS`.
     pub pruned_runs: u64,
+    /// Audit rows older than `AUDIT_RETENTION_DAYS` deleted by this run.
+    #[serde(default)]
+    pub audit_pruned: u64,
 }

@@ -11,6 +11,7 @@
 //! Dependencies are what the Worker's wasm bundle already holds (serde, serde_json, chrono),
 //! so sharing costs the bundle nothing.
 
+pub mod audit;
 pub mod cleanup;
 pub mod error;
 pub mod health;
@@ -21,6 +22,7 @@ pub mod status;
 pub mod sync;
 pub mod token;
 
+pub use audit::{AuditReport, TokenRead};
 pub use cleanup::CleanupReport;
 pub use error::{ErrorBody, ErrorDetail};
 pub use health::HealthReport;

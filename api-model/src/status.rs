@@ -110,4 +110,7 @@ pub struct StatusReport {
     /// The most recent restore run; `None` before the first.
     #[serde(default)]
     pub last_restore: Option<LastRestore>,
+    /// Audit writes that failed in this Worker isolate since it started (each also logged).
+    #[serde(default)]
+    pub audit_write_failures: u64,
 }

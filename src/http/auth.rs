@@ -29,7 +29,7 @@ impl Scope {
 /// can say who.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    /// The key's configured name, e.g. `bot-eu` or `read-1`.
+    /// The key's configured name, e.g. `bot-eu`, or `read-3f2a9c01` for an unnamed key.
     pub key_name: String,
     /// Admin keys may call everything; read keys status, get and list.
     pub scope: Scope,

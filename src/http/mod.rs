@@ -17,8 +17,12 @@ use http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::audit;
 use crate::config::Loaded;
+use crate::deferred::Deferred;
+use crate::domain::access::AccountScope;
 use crate::jobs::{self, Services, Trigger};
+use crate::store::TokenRead;
 use auth::{authenticate, Caller};
 use error::ApiError;
 use routes::{Action, Endpoint, Params};
@@ -34,22 +38,37 @@ pub type Request = http::Request<()>;
 /// An answer: always JSON, with `Cache-Control: no-store` (and `Allow` on a 405).
 pub type Response = http::Response<String>;
 
-/// Answers one request. `loaded` is the Worker's configuration (or why it is unusable) and
-/// the API keys; a `Result<Config, ConfigError>` converts into it.
+/// Answers one request, then runs the work it deferred (audit rows) before returning, so a
+/// native caller sees its effects. The Worker uses [`handle_deferred`] instead. `loaded` is
+/// the Worker's configuration (or why it is unusable) and the API keys; a
+/// `Result<Config, ConfigError>` converts into it.
 pub async fn handle(req: Request, loaded: impl Into<Loaded>, now: DateTime<Utc>) -> Response {
+    let (response, deferred) = handle_deferred(req, loaded, now).await;
+    deferred.run().await;
+    response
+}
+
+/// Answers one request and hands back the work to run after the answer is sent (the Worker
+/// passes it to `ctx.wait_until`). The deferred work never changes the answer.
+pub async fn handle_deferred(
+    req: Request,
+    loaded: impl Into<Loaded>,
+    now: DateTime<Utc>,
+) -> (Response, Deferred) {
     let started = Utc::now();
     let loaded = loaded.into();
     let mut log = json!({
         "event": "request", "method": req.method().as_str(), "path": req.uri().path(),
     });
-    let response = match respond(&req, loaded, now, &mut log).await {
+    let mut deferred = Deferred::default();
+    let response = match respond(&req, loaded, now, &mut log, &mut deferred).await {
         Ok(response) => response,
         Err(e) => error_response(&e),
     };
     log["status"] = json!(response.status().as_u16());
     log["duration_ms"] = json!((Utc::now() - started).num_milliseconds());
     crate::logging::log(log);
-    response
+    (response, deferred)
 }
 
 /// Routes, authenticates and runs the request; `log` collects what the request log line says
@@ -59,6 +78,7 @@ async fn respond(
     loaded: Loaded,
     now: DateTime<Utc>,
     log: &mut serde_json::Value,
+    deferred: &mut Deferred,
 ) -> Result<Response, ApiError> {
     // The status page's files (and `/` for a browser) are not API routes.
     if let Some(page) = crate::dashboard::serve(req) {
@@ -123,21 +143,94 @@ async fn respond(
     check_declared_body(req)?;
     let action = action?;
     log["action"] = json!(action.name());
-    run(action, &caller, Services::new(config), now).await
+    let reader = Reader::of(req, &caller);
+    run(action, &reader, Services::new(config), now, deferred).await
+}
+
+/// Who asks, as the audit trail records it: the key's name, the client's IP and user agent.
+struct Reader {
+    key_name: String,
+    accounts: AccountScope,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl Reader {
+    fn of(req: &Request, caller: &Caller) -> Reader {
+        let header = |name: &str, max: usize| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().chars().take(max).collect::<String>())
+                .filter(|v| !v.is_empty())
+        };
+        Reader {
+            key_name: caller.key_name.clone(),
+            accounts: caller.accounts.clone(),
+            client_ip: header("cf-connecting-ip", 64),
+            user_agent: header("user-agent", 512),
+        }
+    }
+}
+
+/// Reads one token and records the read in the audit trail: after the answer (deferred), or
+/// before it with `AUDIT_REQUIRED=true`, withholding the token when the write fails. A read
+/// refused as bad input (400) read nothing and is not recorded.
+async fn get_token(
+    account: &str,
+    reader: &Reader,
+    services: &Services,
+    now: DateTime<Utc>,
+    deferred: &mut Deferred,
+) -> Result<Response, ApiError> {
+    let result = jobs::get::get_in(services, account, now, &reader.accounts)
+        .await
+        .map_err(ApiError::from);
+    let outcome = match &result {
+        Ok(_) => StatusCode::OK,
+        Err(e) => e.status(),
+    };
+    if outcome == StatusCode::BAD_REQUEST {
+        return result.map(|report| ok(&report));
+    }
+    let read = TokenRead {
+        read_at: now,
+        account_name: account.chars().take(256).collect(),
+        outcome: outcome.as_u16(),
+        key_name: reader.key_name.clone(),
+        client_ip: reader.client_ip.clone(),
+        user_agent: reader.user_agent.clone(),
+    };
+    let store = services.store.clone();
+    if !services.config.audit_required {
+        deferred.push(async move {
+            // Logged and counted inside; a failed audit write never fails the read.
+            let _ = audit::write(&store, &[read]).await;
+        });
+        return result.map(|report| ok(&report));
+    }
+    match (audit::write(&store, &[read]).await, result) {
+        (Err(_), Ok(_)) => Err(ApiError::Unavailable {
+            code: "audit_unavailable",
+            message: "the read could not be recorded in the audit trail and AUDIT_REQUIRED=true, so the token is withheld; check Supabase and retry".into(),
+        }),
+        (_, result) => result.map(|report| ok(&report)),
+    }
 }
 
 /// Runs an authenticated, permitted action; reads see only the caller's accounts.
 async fn run(
     action: Action,
-    caller: &Caller,
+    reader: &Reader,
     services: Services,
     now: DateTime<Utc>,
+    deferred: &mut Deferred,
 ) -> Result<Response, ApiError> {
-    let accounts = &caller.accounts;
+    let accounts = &reader.accounts;
     Ok(match action {
         Action::Sync => ok(&jobs::sync::sync(&services, Trigger::Http).await?),
         Action::Status => ok(&jobs::status::status_in(&services, accounts).await?),
-        Action::Get(account) => ok(&jobs::get::get_in(&services, &account, now, accounts).await?),
+        Action::Get(account) => get_token(&account, reader, &services, now, deferred).await?,
         Action::List(mut query) => {
             query.scope = accounts.clone();
             ok(&jobs::list::list(&services, &query, now).await?)
@@ -156,6 +249,7 @@ async fn run(
             }
             ok(&jobs::restore::restore(&services, Trigger::Http, options).await?)
         }
+        Action::Audit(filter) => ok(&jobs::audit::audit(&services, &filter).await?),
     })
 }
 

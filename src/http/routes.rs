@@ -12,6 +12,7 @@ use super::error::ApiError;
 use crate::domain::account::AccountName;
 use crate::jobs::list::{ListQuery, MAX_LIMIT, MAX_OFFSET};
 use crate::jobs::restore::RestoreOptions;
+use crate::store::AuditFilter;
 
 /// Rows a listing returns unless `limit` says otherwise.
 pub const DEFAULT_LIST_LIMIT: usize = 100;
@@ -98,6 +99,11 @@ pub static ROUTES: &[Route] = &[
         parse: |p| runs_limit(p).map(|n| Endpoint::Job(Action::Runs(n))),
     },
     Route {
+        path: "/v1/audit",
+        methods: GET,
+        parse: |p| audit_filter(p).map(|f| Endpoint::Job(Action::Audit(f))),
+    },
+    Route {
         path: "/v1/tokens/{account}",
         methods: GET,
         parse: |p| {
@@ -130,13 +136,19 @@ pub enum Action {
     /// The most recent runs, at most this many.
     Runs(usize),
     Restore(RestoreOptions),
+    /// The audit trail of token reads.
+    Audit(AuditFilter),
 }
 
 impl Action {
     /// The scope a key needs for this action.
     pub fn scope(&self) -> Scope {
         match self {
-            Action::Sync | Action::Cleanup | Action::Reencrypt | Action::Restore(_) => Scope::Admin,
+            Action::Sync
+            | Action::Cleanup
+            | Action::Reencrypt
+            | Action::Restore(_)
+            | Action::Audit(_) => Scope::Admin,
             Action::Status | Action::Get(_) | Action::List(_) | Action::Runs(_) => Scope::Read,
         }
     }
@@ -152,6 +164,7 @@ impl Action {
             Action::Reencrypt => "reencrypt",
             Action::Runs(_) => "runs",
             Action::Restore(_) => "restore",
+            Action::Audit(_) => "audit",
         }
     }
 }
@@ -340,6 +353,55 @@ fn runs_limit(params: &Params) -> Result<usize, ApiError> {
                 ),
             }),
     }
+}
+
+/// `?account=&key=&since=&until=&limit=` of the audit listing: a valid account name, a key
+/// name, RFC 3339 times, a limit from 1 to [`crate::jobs::audit::MAX_LIMIT`].
+fn audit_filter(params: &Params) -> Result<AuditFilter, ApiError> {
+    use crate::jobs::audit::{DEFAULT_LIMIT, MAX_LIMIT};
+    let bad = |name: &str, expected: &str| ApiError::BadRequest {
+        code: "invalid_query",
+        message: format!("query parameter {name} must be {expected}"),
+    };
+    let time = |name: &str, value: &str| {
+        chrono::DateTime::parse_from_rfc3339(value)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|_| bad(name, "an RFC 3339 time such as 2026-12-01T09:00:00Z"))
+    };
+    let mut filter = AuditFilter {
+        limit: DEFAULT_LIMIT,
+        ..AuditFilter::default()
+    };
+    for (name, value) in &params.query {
+        match name.as_str() {
+            "account" => {
+                let account =
+                    AccountName::parse(value).map_err(|_| bad(name, "a valid account name"))?;
+                filter.account = Some(account.into_string());
+            }
+            "key" => {
+                let valid = (1..=64).contains(&value.len())
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+                if !valid {
+                    return Err(bad(name, "a key name (1 to 64 letters, digits, _ - or .)"));
+                }
+                filter.key = Some(value.clone());
+            }
+            "since" => filter.since = Some(time(name, value)?),
+            "until" => filter.until = Some(time(name, value)?),
+            "limit" => {
+                filter.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| bad(name, "a whole number from 1 to 1000"))?
+            }
+            _ => {}
+        }
+    }
+    Ok(filter)
 }
 
 /// Seconds from `600`, `90s`, `10m`, `2h` or `1d`; `None` for anything else or an overflow.

@@ -2,6 +2,7 @@
 //! Each returns a serialisable report or a [`JobError`]; the HTTP layer and the cron
 //! handler only translate.
 
+pub mod audit;
 pub mod cleanup;
 pub mod get;
 pub mod list;
@@ -132,7 +133,7 @@ pub async fn scheduled(config: Result<Config, crate::config::ConfigError>, cron:
     } else if cron == services.config.cleanup_cron {
         cleanup::cleanup(&services, Trigger::Cron)
             .await
-            .map(|r| json!({ "job": "cleanup", "run_id": r.run_id, "cleaned": r.cleaned, "pruned_runs": r.pruned_runs }))
+            .map(|r| json!({ "job": "cleanup", "run_id": r.run_id, "cleaned": r.cleaned, "pruned_runs": r.pruned_runs, "audit_pruned": r.audit_pruned }))
     } else {
         let message = format!(
             "cron {cron:?} matches neither SYNC_CRON ({:?}) nor CLEANUP_CRON ({:?})",

@@ -57,5 +57,6 @@ pub async fn status_in(
         redis_loss_missing: figures.redis_loss.as_ref().map_or(0, |l| l.missing),
         redis_loss_since: figures.redis_loss.and_then(|l| l.since),
         last_restore: figures.last_restore,
+        audit_write_failures: crate::audit::write_failures(),
     })
 }

@@ -40,7 +40,8 @@ impl TestStack {
         tokio::spawn(connection);
         pg.batch_execute(
             "drop trigger if exists reject_one on tradovate_tokens; drop function if exists reject_one();
-             truncate tradovate_tokens, token_key_mappings, sync_runs",
+             drop trigger if exists reject_reads on token_reads; drop function if exists reject_reads();
+             truncate tradovate_tokens, token_key_mappings, sync_runs, token_reads",
         )
         .await
         .unwrap();

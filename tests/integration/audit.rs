@@ -1,0 +1,251 @@
+//! The audit trail natively against the real services: every token read path (200, 404, 410,
+//! path and `?action=get`) is recorded with the key's name (or an unnamed key's short keyed
+//! fingerprint), the client's IP and user agent; never a key or a token. A failed audit write
+//! never fails a read unless AUDIT_REQUIRED=true; retention is applied by the cleanup.
+
+use chrono::{Duration, Utc};
+use serde_json::Value;
+use token_manager::config::Config;
+use token_manager::http::handle;
+use token_manager::jobs::{cleanup::cleanup, sync::sync, Trigger};
+
+use crate::support::{demo_tokens, jwt, token_of, var, TestStack};
+
+const NAMED_KEY: &str = "bot-eu-read-key-for-audit-tests-00000000";
+const UNNAMED_KEY: &str = "unnamed-read-key-for-audit-tests-0000000";
+
+/// Reads the test stack's configuration with two read keys: one named `bot-eu`, one unnamed.
+fn config(stack: &TestStack, changes: &[(&'static str, &str)]) -> Config {
+    let keys = format!("bot-eu:{NAMED_KEY},{UNNAMED_KEY}");
+    let mut all = vec![("TOKEN_MANAGER_READ_KEY", keys.as_str())];
+    all.extend_from_slice(changes);
+    stack.config_with(&all)
+}
+
+/// `GET path` as a client behind Cloudflare sends it: key, client IP, user agent.
+async fn read(config: &Config, path: &str, key: &str, ip: &str) -> (u16, Value) {
+    let request = http::Request::builder()
+        .method("GET")
+        .uri(format!("http://worker{path}"))
+        .header("authorization", format!("Bearer {key}"))
+        .header("cf-connecting-ip", ip)
+        .header("user-agent", "bot/1.0 (audit test)")
+        .body(())
+        .unwrap();
+    let response = handle(request, Ok(config.clone()), Utc::now()).await;
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(response.body()).unwrap())
+}
+
+/// A stack with the demo tokens synced, one expired and one inactive token.
+async fn seeded(stack: &mut TestStack) {
+    stack.seed(&demo_tokens(Utc::now() + Duration::hours(1)));
+    stack.set(
+        "token:EXPIRED_1",
+        jwt("EXPIRED_1", Utc::now() - Duration::hours(1)).as_str(),
+    );
+    stack.set(
+        "token:GONE_1",
+        jwt("GONE_1", Utc::now() + Duration::hours(1)).as_str(),
+    );
+    sync(&stack.services(), Trigger::Http).await.unwrap();
+    stack.del("token:GONE_1");
+    sync(&stack.services(), Trigger::Http).await.unwrap();
+}
+
+#[tokio::test]
+async fn every_read_path_is_recorded_with_the_key_name_and_never_a_secret() {
+    let mut stack = TestStack::start().await;
+    seeded(&mut stack).await;
+    let config = config(&stack, &[]);
+    let admin = var("TM_TEST_ADMIN_KEY");
+
+    let cases = [
+        ("/v1/tokens/APEX_136189", NAMED_KEY, 200, "APEX_136189"),
+        (
+            "/?action=get&account=APEX_136189",
+            UNNAMED_KEY,
+            200,
+            "APEX_136189",
+        ),
+        (
+            "/token-manager?action=get&account=NOPE_1",
+            NAMED_KEY,
+            404,
+            "NOPE_1",
+        ),
+        ("/v1/tokens/EXPIRED_1", NAMED_KEY, 410, "EXPIRED_1"),
+        ("/v1/tokens/GONE_1", UNNAMED_KEY, 410, "GONE_1"),
+    ];
+    for (i, (path, key, status, _)) in cases.iter().enumerate() {
+        let (got, body) = read(&config, path, key, &format!("203.0.113.{i}")).await;
+        assert_eq!(got, *status, "{path}: {body}");
+    }
+    // A read refused as bad input reads nothing and is not recorded.
+    assert_eq!(
+        read(&config, "/v1/tokens/%00", NAMED_KEY, "203.0.113.9")
+            .await
+            .0,
+        400
+    );
+
+    let (status, body) = read(&config, "/v1/audit", &admin, "198.51.100.1").await;
+    assert_eq!(status, 200, "{body}");
+    let reads = body["reads"].as_array().unwrap();
+    assert_eq!(body["count"], cases.len());
+    let unnamed = format!(
+        "read-{}",
+        token_manager::crypto::key_fingerprint(UNNAMED_KEY)
+    );
+    // Newest first.
+    for (row, (i, (_, key, status, account))) in reads.iter().zip(cases.iter().enumerate().rev()) {
+        let name = if *key == NAMED_KEY {
+            "bot-eu"
+        } else {
+            unnamed.as_str()
+        };
+        assert_eq!(row["account_name"], *account, "{row}");
+        assert_eq!(row["outcome"], *status, "{row}");
+        assert_eq!(row["key_name"], name, "{row}");
+        assert_eq!(row["client_ip"], format!("203.0.113.{i}"), "{row}");
+        assert_eq!(row["user_agent"], "bot/1.0 (audit test)", "{row}");
+    }
+
+    // Filters: by key name, account, time; a read key may not list the audit.
+    let count = |body: &Value| body["count"].as_u64().unwrap();
+    let (_, by_key) = read(&config, "/v1/audit?key=bot-eu", &admin, "x").await;
+    assert_eq!(count(&by_key), 3);
+    let (_, by_account) = read(
+        &config,
+        "/v1/audit?account=APEX_136189&limit=1",
+        &admin,
+        "x",
+    )
+    .await;
+    assert_eq!(count(&by_account), 1);
+    assert_eq!(by_account["reads"][0]["key_name"], unnamed.as_str());
+    let future =
+        (Utc::now() + Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (_, later) = read(&config, &format!("/v1/audit?since={future}"), &admin, "x").await;
+    assert_eq!(count(&later), 0);
+    let (_, earlier) = read(&config, &format!("/v1/audit?until={future}"), &admin, "x").await;
+    assert_eq!(count(&earlier), 5);
+    let (status, _) = read(&config, "/v1/audit", NAMED_KEY, "x").await;
+    assert_eq!(status, 403);
+    let (status, body) = read(&config, "/v1/audit?since=yesterday", &admin, "x").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_query"))
+    );
+
+    // The table holds no key and no token.
+    let table = stack.query("select * from token_reads").await;
+    let text = serde_json::to_string(&table).unwrap();
+    assert_eq!(table.len(), 5);
+    for secret in [NAMED_KEY, UNNAMED_KEY, admin.as_str()] {
+        assert!(!text.contains(secret), "a key in token_reads");
+    }
+    for (_, value) in demo_tokens(Utc::now()) {
+        assert!(
+            !text.contains(&token_of(&value)[..40]),
+            "a token in token_reads"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_audit_write_never_fails_a_read_unless_audit_is_required() {
+    let mut stack = TestStack::start().await;
+    seeded(&mut stack).await;
+    stack
+        .pg
+        .batch_execute(
+            "create function reject_reads() returns trigger language plpgsql as
+               $$ begin raise exception 'audit store refuses writes'; end $$;
+             create trigger reject_reads before insert on token_reads
+               for each row execute function reject_reads();",
+        )
+        .await
+        .unwrap();
+    let before = token_manager::audit::write_failures();
+
+    let config_default = config(&stack, &[]);
+    let (status, body) = read(
+        &config_default,
+        "/v1/tokens/APEX_136189",
+        NAMED_KEY,
+        "203.0.113.1",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["token"].is_string());
+    assert!(token_manager::audit::write_failures() > before);
+    let (_, status_report) = read(&config_default, "/v1/status", NAMED_KEY, "x").await;
+    assert!(status_report["audit_write_failures"].as_u64().unwrap() > before);
+
+    // AUDIT_REQUIRED=true: no audit, no read (the token is withheld); 404/410 stay as they were.
+    let required = config(&stack, &[("AUDIT_REQUIRED", "true")]);
+    let (status, body) = read(
+        &required,
+        "/v1/tokens/APEX_136189",
+        NAMED_KEY,
+        "203.0.113.1",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("audit_unavailable")),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("eyJ"), "{body}");
+    assert_eq!(
+        read(&required, "/v1/tokens/NOPE_1", NAMED_KEY, "x").await.0,
+        404
+    );
+
+    stack
+        .pg
+        .batch_execute("drop trigger reject_reads on token_reads; drop function reject_reads();")
+        .await
+        .unwrap();
+    let (status, body) = read(
+        &required,
+        "/v1/tokens/APEX_136189",
+        NAMED_KEY,
+        "203.0.113.1",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let rows = stack.query("select outcome from token_reads").await;
+    assert_eq!(
+        rows.len(),
+        1,
+        "only the read made while the audit worked: {rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn cleanup_applies_the_audit_retention() {
+    let stack = TestStack::start().await;
+    stack
+        .pg
+        .batch_execute(
+            "insert into token_reads (read_at, account_name, outcome, key_name)
+             values (now() - interval '100 days', 'OLD_1', 200, 'bot-eu'),
+                    (now() - interval '10 days', 'MID_1', 200, 'bot-eu'),
+                    (now(), 'NEW_1', 404, 'bot-eu')",
+        )
+        .await
+        .unwrap();
+    let report = cleanup(&stack.services(), Trigger::Http).await.unwrap();
+    assert_eq!(report.audit_pruned, 1);
+    let short =
+        token_manager::jobs::Services::new(stack.config_with(&[("AUDIT_RETENTION_DAYS", "5")]));
+    assert_eq!(
+        cleanup(&short, Trigger::Cron).await.unwrap().audit_pruned,
+        1
+    );
+    let left = stack.query("select account_name from token_reads").await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["account_name"], "NEW_1");
+}
