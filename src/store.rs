@@ -244,6 +244,10 @@ pub struct RunSummary {
     /// Keys a restore found present (left as they were).
     pub already_present: Option<i64>,
     pub error: Option<String>,
+    /// `finished_at - started_at` in milliseconds, filled in by [`crate::jobs::runs`] (not a
+    /// column); `None` while the run is running.
+    #[serde(default)]
+    pub duration_ms: Option<i64>,
 }
 
 /// The columns the runs listing selects (`id` as `run_id`); never `details`.

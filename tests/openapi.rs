@@ -23,7 +23,7 @@ use token_manager::jobs::get::TokenReport;
 use token_manager::jobs::list::ListReport;
 use token_manager::jobs::reencrypt::ReencryptReport;
 use token_manager::jobs::restore::{PresentKey, RestoreReport, RestoredKey, SkippedToken};
-use token_manager::jobs::runs::{Run, RunsReport};
+use token_manager::jobs::runs::{with_duration, RunsReport};
 use token_manager::jobs::status::StatusReport;
 use token_manager::jobs::sync::{Outcome, RedisLoss, Skipped, SyncReport};
 use token_manager::jobs::JobError;
@@ -699,6 +699,7 @@ fn sample_runs() -> RunsReport {
         restored: None,
         already_present: None,
         error: None,
+        duration_ms: None,
     };
     let failed = RunSummary {
         status: "failed".into(),
@@ -733,7 +734,7 @@ fn sample_runs() -> RunsReport {
         limit: 20,
         runs: [sync, failed, running, restore]
             .into_iter()
-            .map(Run::from)
+            .map(with_duration)
             .collect(),
     }
 }

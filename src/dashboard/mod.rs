@@ -164,6 +164,7 @@ mod tests {
             ("/dashboard/", Some("*/*")),
             ("/", Some(BROWSER)),
             ("/?utm=x", Some("TEXT/HTML")),
+            ("/", Some("application/json;q=0.9, text/html;q=0.5")),
         ] {
             let answer = page("GET", url, accept).expect(url);
             assert_eq!(answer.status(), 200);
@@ -179,6 +180,7 @@ mod tests {
             ("GET", "/", Some("*/*")),
             ("GET", "/", Some("application/json")),
             ("GET", "/", Some("text/html;q=0, */*")),
+            ("GET", "/", Some("application/json, text/html; q=0.000")),
             ("GET", "/?action=status", Some(BROWSER)),
             ("POST", "/", Some(BROWSER)),
             ("GET", "/token-manager", Some(BROWSER)),

@@ -12,22 +12,13 @@ pub const DEFAULT_LIMIT: usize = 20;
 /// Most runs one listing returns.
 pub const MAX_LIMIT: usize = 200;
 
-/// One run as the listing answers it: the stored row plus its duration.
-#[derive(Debug, Clone, Serialize)]
-pub struct Run {
-    #[serde(flatten)]
-    pub row: RunSummary,
-    /// `finished_at - started_at` in milliseconds; `None` while the run is running.
-    pub duration_ms: Option<i64>,
-}
-
-impl From<RunSummary> for Run {
-    fn from(row: RunSummary) -> Self {
-        let duration_ms = row
-            .finished_at
-            .map(|finished| (finished - row.started_at).num_milliseconds().max(0));
-        Self { row, duration_ms }
-    }
+/// `row` with its duration: `finished_at - started_at` in milliseconds (never negative),
+/// `None` while the run is running.
+pub fn with_duration(mut row: RunSummary) -> RunSummary {
+    row.duration_ms = row
+        .finished_at
+        .map(|finished| (finished - row.started_at).num_milliseconds().max(0));
+    row
 }
 
 /// The runs answer.
@@ -35,7 +26,7 @@ impl From<RunSummary> for Run {
 pub struct RunsReport {
     pub success: bool,
     pub limit: usize,
-    pub runs: Vec<Run>,
+    pub runs: Vec<RunSummary>,
 }
 
 /// The `limit` (1..=[`MAX_LIMIT`]) most recent runs, newest first.
@@ -70,7 +61,7 @@ pub async fn runs_in(
     Ok(RunsReport {
         success: true,
         limit,
-        runs: rows.into_iter().map(Run::from).collect(),
+        runs: rows.into_iter().map(with_duration).collect(),
     })
 }
 
@@ -99,16 +90,17 @@ mod tests {
             restored: None,
             already_present: None,
             error: None,
+            duration_ms: None,
         }
     }
 
     #[test]
     fn duration_is_finished_minus_started_and_none_while_running() {
-        assert_eq!(Run::from(row(Some(1234))).duration_ms, Some(1234));
-        assert_eq!(Run::from(row(None)).duration_ms, None);
+        assert_eq!(with_duration(row(Some(1234))).duration_ms, Some(1234));
+        assert_eq!(with_duration(row(None)).duration_ms, None);
         // A clock step backwards never shows a negative duration.
-        assert_eq!(Run::from(row(Some(-5))).duration_ms, Some(0));
-        let json = serde_json::to_value(Run::from(row(Some(7)))).unwrap();
+        assert_eq!(with_duration(row(Some(-5))).duration_ms, Some(0));
+        let json = serde_json::to_value(with_duration(row(Some(7)))).unwrap();
         assert_eq!(
             (json["run_id"].as_str(), json["duration_ms"].as_i64()),
             (Some("r"), Some(7))
