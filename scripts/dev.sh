@@ -59,6 +59,7 @@ upstash_token=$(dotenv_get "$WORKER_ENV" UPSTASH_REDIS_REST_TOKEN)
 cat <<EOF
 
   token-manager is running at $WORKER_URL
+  status page   $WORKER_URL/dashboard   (sign in with the read key below)
 
   read key   $read_key
   admin key  $admin_key

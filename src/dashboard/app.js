@@ -492,7 +492,10 @@ function renderRunsChart(runs) {
   const base = height - 18;
   const ordered = [...runs].reverse(); // oldest left, newest right
   const longest = Math.max(...ordered.map((r) => r.duration_ms ?? 0), 1);
-  const slot = 100 / Math.max(ordered.length, 10);
+  // One slot per run the page asks for, newest at the right edge, so bars keep their width.
+  const slots = Math.max(ordered.length, RUNS_SHOWN);
+  const slot = 100 / slots;
+  const first = slots - ordered.length;
   const chart = svg("svg", { class: "runs-svg", height, role: "img", "aria-label": `Durations of the last ${runs.length} runs` });
   chart.append(svg("line", { class: "base", x1: 0, x2: "100%", y1: base, y2: base }));
   const scale = svg("text", { x: 0, y: 11, class: "scale" });
@@ -500,7 +503,7 @@ function renderRunsChart(runs) {
   chart.append(scale);
   ordered.forEach((run, i) => {
     const h = Math.max(3, ((run.duration_ms ?? 0) / longest) * (base - top));
-    const x = i * slot + slot * 0.15;
+    const x = (first + i) * slot + slot * 0.15;
     const group = svg("g", { class: `run run-${run.status}` });
     group.append(svg("rect", { x: pct(x), y: base - h, width: pct(slot * 0.7), height: h, rx: 1.5 }));
     const mark = svg("text", { x: pct(x + slot * 0.35), y: base - h - 3, "text-anchor": "middle", class: "mark" });
@@ -520,7 +523,7 @@ function renderRuns(model, now) {
   $("runs-legend").replaceChildren(
     ...["succeeded", "failed", "running"].map((s) =>
       el("span", { class: "key" }, el("span", { class: `swatch run-${s}` }), `${OUTCOME_MARK[s]} ${s}`)),
-    el("span", { class: "key" }, "height: duration · S sync, C cleanup, E re-encrypt, R restore, N renewal"),
+    el("span", { class: "key" }, "height: duration, newest on the right · S sync, C cleanup, E re-encrypt, R restore, N renewal"),
   );
   const body = $("runs-table").tBodies[0];
   if (!model.runs) {
