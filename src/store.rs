@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-pub use api_model::{LastRestore, LastSync, RecentToken, TokenSummary};
+pub use api_model::{LastRestore, LastSync, RecentToken, RunSummary, TokenSummary};
 
 use crate::config::Secret;
 use crate::domain::account::{AccountName, KeyType};
@@ -217,37 +217,6 @@ pub struct ListFilter {
     pub expires_before: Option<DateTime<Utc>>,
     pub limit: usize,
     pub offset: usize,
-}
-
-/// A `sync_runs` row as the runs listing shows it: kind, trigger, outcome, times and counts.
-/// Never `details` (skipped key names); `error` is the job's own message, which never
-/// carries a token or a key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSummary {
-    pub run_id: String,
-    pub kind: String,
-    pub trigger: String,
-    pub status: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub tokens_seen: Option<i64>,
-    pub inserted: Option<i64>,
-    pub updated: Option<i64>,
-    pub unchanged: Option<i64>,
-    pub deactivated: Option<i64>,
-    pub skipped: Option<i64>,
-    pub cleaned: Option<i64>,
-    /// A sync's `synced` or `redis_loss_suspected`; a restore's `restored` or `partial`.
-    pub outcome: Option<String>,
-    /// Keys a restore wrote.
-    pub restored: Option<i64>,
-    /// Keys a restore found present (left as they were).
-    pub already_present: Option<i64>,
-    pub error: Option<String>,
-    /// `finished_at - started_at` in milliseconds, filled in by [`crate::jobs::runs`] (not a
-    /// column); `None` while the run is running.
-    #[serde(default)]
-    pub duration_ms: Option<i64>,
 }
 
 /// The columns the runs listing selects (`id` as `run_id`); never `details`.

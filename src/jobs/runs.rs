@@ -1,11 +1,10 @@
 //! Runs: the most recent `sync_runs` rows (sync, cleanup, re-encryption, restore, renewal),
 //! newest first, with their duration. Never a token, a key or the skipped keys' details.
 
-use serde::Serialize;
-
 use super::{JobError, Services};
 use crate::domain::access::AccountScope;
 use crate::store::RunSummary;
+pub use api_model::RunsReport;
 
 /// Runs a listing returns unless `limit` says otherwise.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -19,14 +18,6 @@ pub fn with_duration(mut row: RunSummary) -> RunSummary {
         .finished_at
         .map(|finished| (finished - row.started_at).num_milliseconds().max(0));
     row
-}
-
-/// The runs answer.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunsReport {
-    pub success: bool,
-    pub limit: usize,
-    pub runs: Vec<RunSummary>,
 }
 
 /// The `limit` (1..=[`MAX_LIMIT`]) most recent runs, newest first.
