@@ -97,6 +97,13 @@ const KIND_WORDS = {
 const kindWord = (kind) => KIND_WORDS[kind] ?? kind;
 const OUTCOME_MARK = { succeeded: "✓", failed: "✕", running: "…" };
 
+/** What a run's outcome adds to its status, in words: a suspected Redis loss, a partial restore. */
+function outcomeNote(run) {
+  const notes = { redis_loss_suspected: "Redis loss suspected", partial: "partial" };
+  const note = notes[run.outcome];
+  return note ? el("span", { class: "outcome-note" }, ` (${note})`) : null;
+}
+
 function counts(run) {
   const parts = [
     ["tokens_seen", "seen"],
@@ -106,6 +113,8 @@ function counts(run) {
     ["deactivated", "deactivated"],
     ["skipped", "skipped"],
     ["cleaned", "cleaned"],
+    ["restored", "restored"],
+    ["already_present", "already present"],
   ]
     .filter(([field]) => run[field] !== null && run[field] !== undefined)
     .map(([field, word]) => `${run[field]} ${word}`);
@@ -247,12 +256,17 @@ function render(model) {
 
 function renderProblems(model) {
   const box = $("problems");
-  box.replaceChildren(
-    ...model.errors.map(({ source, error }) =>
-      el("span", { class: "problem" }, `Could not read ${source}: ${error.message}`),
-    ),
-  );
-  box.hidden = model.errors.length === 0;
+  const problems = model.errors.map(({ source, error }) =>
+    el("span", { class: "problem" }, `Could not read ${source}: ${error.message}`));
+  const status = model.status;
+  if (status?.redis_loss_suspected) {
+    const since = status.redis_loss_since ? ` since ${clockSeconds(new Date(status.redis_loss_since))}` : "";
+    problems.push(el("span", { class: "problem" },
+      `Redis may have lost its keys${since}: ${status.redis_loss_missing} active tokens' keys are missing. ` +
+      "Syncs deactivate nothing until Redis looks healthy again; restore writes the tokens back."));
+  }
+  box.replaceChildren(...problems);
+  box.hidden = problems.length === 0;
 }
 
 function renderCounts(model) {
@@ -538,7 +552,8 @@ function renderRuns(model, now) {
         el("span", { class: "ago" }, ` ${relative(run.startedAt, now)}`)),
       el("td", { "data-label": "Kind" }, kindWord(run.kind)),
       el("td", { "data-label": "Trigger" }, run.trigger),
-      el("td", { class: "outcome", "data-label": "Outcome" }, `${OUTCOME_MARK[run.status] ?? ""} ${run.status}`),
+      el("td", { class: "outcome", "data-label": "Outcome" }, `${OUTCOME_MARK[run.status] ?? ""} ${run.status}`,
+        outcomeNote(run)),
       el("td", { class: "num", "data-label": "Duration" }, duration(run.duration_ms)),
       el("td", { class: "counts-cell", "data-label": "Counts" }, counts(run)),
       el("td", { class: "error-text", "data-label": "Error" }, run.error ?? ""))));
