@@ -44,6 +44,8 @@ pub async fn runs_in(
                 &mut row.deactivated,
                 &mut row.skipped,
                 &mut row.cleaned,
+                &mut row.restored,
+                &mut row.already_present,
             ] {
                 *count = None;
             }
