@@ -123,6 +123,7 @@ mod no_panic {
                 "status",
                 "get",
                 "cleanup",
+                "restore",
                 "true",
                 "false",
                 "0",
@@ -177,6 +178,8 @@ mod no_panic {
             "expiring_within",
             "limit",
             "offset",
+            "dry_run",
+            "include_unknown_expiry",
             "x",
         ])
     }

@@ -463,7 +463,7 @@ mod tests {
     fn success_false_is_exit_1() {
         let s = serve(vec![(
             200,
-            r#"{"success":false,"message":"lock busy","cleaned":0,"run_id":"r"}"#,
+            r#"{"success":false,"message":"lock busy","cleaned":0,"run_id":"r","pruned_runs":0}"#,
         )]);
         let (code, out, err) = run_args(
             &["--url", &s.url, "cleanup"],

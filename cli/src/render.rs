@@ -552,6 +552,8 @@ mod tests {
             "supabase_tokens": 22,
             "active_tokens": 21,
             "redis_tokens": 22,
+            "redis_tokens_source": "last_sync",
+            "redis_counted_at": "2025-10-17T13:45:00Z",
             "sync_needed": false,
             "last_updated": "2025-10-17T13:45:00.125Z",
             "last_sync": {
@@ -618,7 +620,7 @@ mod tests {
 
         let s: StatusReport = from(json!({
             "success": true, "supabase_tokens": 0, "active_tokens": 0, "redis_tokens": 0,
-            "sync_needed": false, "last_updated": null, "last_sync": null,
+            "redis_tokens_source": "none", "redis_counted_at": null, "sync_needed": false, "last_updated": null, "last_sync": null,
             "expiring_soon": 0, "expiring_within_seconds": 600, "recent_tokens": []
         }));
         assert_eq!(
@@ -782,7 +784,8 @@ mod tests {
     #[test]
     fn cleanup_and_health() {
         let c: CleanupReport = from(json!({
-            "success": true, "cleaned": 3, "message": "Cleaned up 3 expired tokens", "run_id": "r"
+            "success": true, "cleaned": 3, "message": "Cleaned up 3 expired tokens", "run_id": "r",
+            "pruned_runs": 0
         }));
         assert_eq!(
             plain(&cleanup(&c)),
