@@ -134,14 +134,17 @@ impl SealedToken {
     }
 }
 
+/// Stands in for a secret in `Debug` output: only its length in bytes.
+pub(crate) struct Redacted(pub(crate) usize);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<redacted, {} bytes>", self.0)
+    }
+}
+
 impl fmt::Debug for TokenSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        struct Redacted(usize);
-        impl fmt::Debug for Redacted {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "<redacted, {} bytes>", self.0)
-            }
-        }
         f.debug_struct("TokenSecrets")
             .field("access_token", &Redacted(self.access_token.len()))
             .field(

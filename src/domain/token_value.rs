@@ -131,20 +131,12 @@ impl TokenValue {
 
 impl fmt::Debug for TokenValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        struct Redacted(usize);
-        impl fmt::Debug for Redacted {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "<redacted, {} chars>", self.0)
-            }
-        }
+        use super::sealed::Redacted;
         f.debug_struct("TokenValue")
-            .field("access_token", &Redacted(self.access_token.chars().count()))
+            .field("access_token", &Redacted(self.access_token.len()))
             .field(
                 "md_access_token",
-                &self
-                    .md_access_token
-                    .as_ref()
-                    .map(|t| Redacted(t.chars().count())),
+                &self.md_access_token.as_ref().map(|t| Redacted(t.len())),
             )
             .field("user_id", &self.user_id)
             .field("name", &self.name)
