@@ -60,7 +60,7 @@ elif ! $quick; then
   say "installing twiggy (crates.io), for the bundle's cost per crate"
   if cargo install twiggy --locked; then twiggy=$(command -v twiggy); fi
 fi
-build_upstash_local
+build_local_servers
 build_worker
 
 args=(--bundle "$REPO_ROOT/build/index_bg.wasm")

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs the Worker locally against a local Supabase (PostgreSQL + PostgREST) and Upstash
-# (Redis + upstash-local), with 22 demo tokens in Redis.
+# Runs the Worker locally against a local Supabase (PostgreSQL + PostgREST), Upstash
+# (Redis + upstash-local) and Tradovate auth (tradovate-local), with 22 demo tokens in Redis.
 #
 #   scripts/dev.sh         install what is missing, start the dev stack, migrate, seed, and
 #                          follow the Worker's log; Ctrl-C stops what this command started
 #   scripts/dev.sh stop    stop the dev stack (the pids recorded in .state/dev/pids)
 #
-# Ports: Worker 8787, PostgREST 54321, PostgreSQL 54322, Redis 6380, upstash-local 8079.
+# Ports: Worker 8787, PostgREST 54321, PostgreSQL 54322, Redis 6380, upstash-local 8079,
+# tradovate-local 8088.
 # Settings: .dev.vars (written from .dev.vars.example when missing). Logs: .state/dev/logs/.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -48,10 +49,10 @@ trap on_exit EXIT
 trap 'shutdown; exit 130' INT TERM
 
 ensure_tools
-build_upstash_local
+build_local_servers
 build_worker
 stack_up
-"$REPO_ROOT/scripts/seed-demo-tokens.sh" "$REDIS_PORT"
+"$REPO_ROOT/scripts/seed-demo-tokens.sh" "$REDIS_PORT" "$TRADOVATE_URL"
 
 read_key=$(dotenv_get "$WORKER_ENV" TOKEN_MANAGER_READ_KEY)
 admin_key=$(dotenv_get "$WORKER_ENV" TOKEN_MANAGER_ADMIN_KEY)
@@ -68,11 +69,14 @@ cat <<EOF
   Supabase REST  $POSTGREST_URL   PostgreSQL $DATABASE_URL
   Upstash REST   $UPSTASH_URL    token $upstash_token
   Redis          $REDIS_URL   22 demo tokens (token:*), reseed: scripts/seed-demo-tokens.sh
+  Tradovate auth $TRADOVATE_URL   tradovate-local: 3 demo sessions, each shared by a main account and its sub-accounts
 
   Try:
     curl -s -H "Authorization: Bearer $read_key" '$WORKER_URL/token-manager?action=status'
     curl -s -X POST -H "Authorization: Bearer $admin_key" '$WORKER_URL/token-manager?action=sync'
     curl -s '$WORKER_URL/__scheduled?cron=*/30+*+*+*+*'    # fire the sync cron now
+    curl -s '$WORKER_URL/__scheduled?cron=*/5+*+*+*+*'     # fire the renew cron now (after a sync)
+    curl -s -X POST -H "Authorization: Bearer $admin_key" '$WORKER_URL/v1/renew?dry_run=true'
 
   Changed src/? ./scripts/build-worker.sh   (the running Worker reloads the new build)
   Logs: ${LOG_DIR#"$REPO_ROOT"/}/    Stop: Ctrl-C here, or scripts/dev.sh stop

@@ -4,7 +4,7 @@
 #   installers      ensure_tools: Debian packages, the wasm target, worker-build,
 #                   wasm-bindgen-cli, the npm packages and the Python venv of upstash-local's
 #                   client tests; each skips what is already there
-#   builds          build_upstash_local, build_worker
+#   builds          build_local_servers (upstash-local, tradovate-local), build_worker
 #   the stack       load_profile dev|test|bench, then stack_up / stack_down / stack_status
 #
 # A profile's state lives in .state/<profile>/ (git-ignored): data dirs, pid files (pids/),
@@ -22,7 +22,7 @@ SUPABASE_LOCAL_JWT_SECRET=super-secret-jwt-token-with-at-least-32-characters-lon
 PG_PASSWORD=postgres
 
 # Services in start order; stopped in reverse.
-SERVICES=(redis postgres postgrest upstash worker)
+SERVICES=(redis postgres postgrest upstash tradovate worker)
 # Services this shell started (stack_up appends): what stop_started_services stops.
 STARTED_SERVICES=()
 
@@ -187,9 +187,11 @@ ensure_tools() {
 # ---------------------------------------------------------------------------------------------
 # Builds
 
-build_upstash_local() {
-  say "building upstash-local (cargo build --release -p upstash-local)"
-  (cd "$REPO_ROOT" && cargo build --release --locked -p upstash-local)
+# Our two local servers: upstash-local (Upstash's REST API over Redis) and tradovate-local
+# (Tradovate's auth endpoints), one cargo invocation.
+build_local_servers() {
+  say "building upstash-local and tradovate-local (cargo build --release -p upstash-local -p tradovate-local)"
+  (cd "$REPO_ROOT" && cargo build --release --locked -p upstash-local -p tradovate-local)
 }
 
 # Builds the Worker's wasm bundle into build/ unless it is newer than all of its inputs
@@ -217,15 +219,15 @@ load_profile() {
   PROFILE=$1
   case $PROFILE in
     dev)
-      PG_PORT=54322 POSTGREST_PORT=54321 REDIS_PORT=6380 UPSTASH_PORT=8079
+      PG_PORT=54322 POSTGREST_PORT=54321 REDIS_PORT=6380 UPSTASH_PORT=8079 TRADOVATE_PORT=8088
       WORKER_PORT=8787 INSPECTOR_PORT=9229
       ;;
     test)
-      PG_PORT=55322 POSTGREST_PORT=55321 REDIS_PORT=56380 UPSTASH_PORT=58079
+      PG_PORT=55322 POSTGREST_PORT=55321 REDIS_PORT=56380 UPSTASH_PORT=58079 TRADOVATE_PORT=58088
       WORKER_PORT=58787 INSPECTOR_PORT=59229
       ;;
     bench) # scripts/bench.sh: fresh data dirs like test, its own ports
-      PG_PORT=57322 POSTGREST_PORT=57321 REDIS_PORT=57380 UPSTASH_PORT=57079
+      PG_PORT=57322 POSTGREST_PORT=57321 REDIS_PORT=57380 UPSTASH_PORT=57079 TRADOVATE_PORT=57088
       WORKER_PORT=57787 INSPECTOR_PORT=57229
       ;;
     *) die "unknown profile '$PROFILE' (dev, test or bench)" ;;
@@ -237,6 +239,7 @@ load_profile() {
     ((TM_PORT_OFFSET <= 5000)) || die "TM_PORT_OFFSET must be a number from 0 to 5000"
     PG_PORT=$((PG_PORT - TM_PORT_OFFSET)) POSTGREST_PORT=$((POSTGREST_PORT - TM_PORT_OFFSET))
     REDIS_PORT=$((REDIS_PORT - TM_PORT_OFFSET)) UPSTASH_PORT=$((UPSTASH_PORT - TM_PORT_OFFSET))
+    TRADOVATE_PORT=$((TRADOVATE_PORT - TM_PORT_OFFSET))
     WORKER_PORT=$((WORKER_PORT - TM_PORT_OFFSET)) INSPECTOR_PORT=$((INSPECTOR_PORT - TM_PORT_OFFSET))
   fi
   STATE_DIR=$REPO_ROOT/.state/$PROFILE
@@ -247,6 +250,8 @@ load_profile() {
   POSTGREST_URL="http://127.0.0.1:$POSTGREST_PORT"
   REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
   UPSTASH_URL="http://127.0.0.1:$UPSTASH_PORT"
+  # Tradovate's `{base}`: the stand-in serves the demo and the live environment alike.
+  TRADOVATE_URL="http://127.0.0.1:$TRADOVATE_PORT/v1"
   WORKER_URL="http://127.0.0.1:$WORKER_PORT"
   PG_BIN=""
 }
@@ -394,6 +399,7 @@ render_dev_vars() {
   local service_role_jwt=$1
   sed -e "s/@POSTGREST_PORT@/$POSTGREST_PORT/g" \
     -e "s/@UPSTASH_PORT@/$UPSTASH_PORT/g" \
+    -e "s/@TRADOVATE_PORT@/$TRADOVATE_PORT/g" \
     -e "s/@SERVICE_ROLE_JWT@/$service_role_jwt/g" \
     "$REPO_ROOT/.dev.vars.example"
 }
@@ -419,6 +425,8 @@ write_worker_env() {
     dotenv_set "$WORKER_ENV" TOKEN_MANAGER_ADMIN_KEY "$(random_key)"
     dotenv_set "$WORKER_ENV" TOKEN_MANAGER_READ_KEY "$(random_key)"
     dotenv_set "$WORKER_ENV" TOKEN_ENCRYPTION_KEY "$(random_aes_key)"
+    # The test Worker renews with the production window (the default, 15 minutes).
+    dotenv_set "$WORKER_ENV" RENEW_BEFORE_MINUTES ""
   fi
 }
 
@@ -446,6 +454,8 @@ TM_TEST_ENCRYPTION_KEY=$(dotenv_get "$WORKER_ENV" TOKEN_ENCRYPTION_KEY)
 TM_TEST_WRANGLER_LOG=$(log_file worker)
 TM_TEST_POSTGREST_LOG=$(log_file postgrest)
 TM_TEST_UPSTASH_LOG=$(log_file upstash)
+TM_TEST_TRADOVATE_URL=$TRADOVATE_URL
+TM_TEST_TRADOVATE_LOG=$(log_file tradovate)
 EOF
   )
 }
@@ -613,6 +623,15 @@ start_upstash() {
   wait_until upstash 30 curl -fsS --max-time 2 -H "Authorization: Bearer $token" "$UPSTASH_URL/ping"
 }
 
+start_tradovate() {
+  local bin=$REPO_ROOT/target/release/tradovate-local
+  [[ -x $bin ]] || die "$bin is missing: cargo build --release -p tradovate-local"
+  require_free_port tradovate "$TRADOVATE_PORT"
+  say "starting tradovate-local on $TRADOVATE_URL"
+  start_background tradovate "$bin" --listen "127.0.0.1:$TRADOVATE_PORT"
+  wait_until tradovate 30 curl -fsS --max-time 2 "http://127.0.0.1:$TRADOVATE_PORT/__admin/stats"
+}
+
 # wrangler dev always runs wrangler.toml's [build] command when it starts, and again whenever
 # src/ changes. The stack runs the bundle already built, so it gives wrangler a copy of
 # wrangler.toml without [build], its `main` made absolute under BUNDLE_ROOT.
@@ -695,6 +714,11 @@ stack_up() {
     skip "upstash-local already running"
   else
     start_upstash "$upstash_token"
+  fi
+  if running_pid tradovate >/dev/null; then
+    skip "tradovate-local already running"
+  else
+    start_tradovate
   fi
   if running_pid worker >/dev/null; then skip "the Worker already running"; else start_worker; fi
   say "$PROFILE stack is up; logs in ${LOG_DIR#"$REPO_ROOT"/}/"

@@ -25,7 +25,7 @@ if [[ $PROFILE != dev && $action != status ]]; then lock_test_profile; fi
 case $action in
   up)
     ensure_tools
-    build_upstash_local
+    build_local_servers
     build_worker
     # On failure, stop what this command started; on success leave it running.
     trap 'status=$?; if ((status != 0)); then stop_started_services; print_log_locations; fi' EXIT

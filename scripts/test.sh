@@ -34,7 +34,7 @@ trap 'exit 130' INT TERM
 lock_test_profile
 
 ensure_tools
-build_upstash_local
+build_local_servers
 build_worker
 # Compile the tests before starting the stack, so a compile error costs no service start.
 say "building tests (cargo test --workspace --locked --no-run)"
