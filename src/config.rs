@@ -7,6 +7,8 @@ use std::fmt;
 
 use crate::crypto::{constant_time_eq, Keyring};
 use crate::domain::access::AccountScope;
+use crate::domain::account::AccountName;
+use crate::tradovate::Environment;
 
 /// Redis glob used when `TOKEN_KEY_PATTERNS` is not set.
 pub const DEFAULT_KEY_PATTERN: &str = "token:*";
@@ -16,6 +18,15 @@ pub const DEFAULT_SYNC_CRON: &str = "*/30 * * * *";
 pub const DEFAULT_CLEANUP_CRON: &str = "0 2 * * *";
 /// Shortest API key accepted: anything weaker answers 503 naming the setting.
 pub const MIN_API_KEY_LEN: usize = 32;
+/// Cron expression that runs a renew pass unless `RENEW_CRON` says otherwise (wrangler.toml).
+pub const DEFAULT_RENEW_CRON: &str = "*/5 * * * *";
+/// Tradovate's demo environment (`TRADOVATE_DEMO_URL` default).
+pub const DEFAULT_TRADOVATE_DEMO_URL: &str = "https://demo.tradovateapi.com/v1";
+/// Tradovate's live environment (`TRADOVATE_LIVE_URL` default).
+pub const DEFAULT_TRADOVATE_LIVE_URL: &str = "https://live.tradovateapi.com/v1";
+/// Tradovate's documented limit for `renewaccesstoken`: 15 requests per rolling hour. The
+/// hourly budget may not exceed it.
+pub const TRADOVATE_RENEW_LIMIT_PER_HOUR: u64 = 15;
 
 /// A setting that is missing or malformed; the message names it and says how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,6 +127,49 @@ pub struct Config {
     /// Days the audit trail keeps a read (`AUDIT_RETENTION_DAYS`, default 90); the daily
     /// cleanup deletes older rows.
     pub audit_retention_days: u32,
+    pub renew_cron: String,
+    /// Token renewal against Tradovate (opt-in).
+    pub renew: RenewSettings,
+}
+
+/// Settings of the renew pass.
+#[derive(Debug, Clone)]
+pub struct RenewSettings {
+    /// `RENEW_ENABLED`: off unless set to true.
+    pub enabled: bool,
+    /// `TRADOVATE_DEMO_URL`, without a trailing slash.
+    pub demo_url: String,
+    /// `TRADOVATE_LIVE_URL`, without a trailing slash.
+    pub live_url: String,
+    /// `TRADOVATE_ENV`: the environment of every main account not listed as live.
+    pub default_environment: Environment,
+    /// `TRADOVATE_LIVE_ACCOUNTS`: main accounts in the live environment whatever the default.
+    pub live_accounts: Vec<String>,
+    /// `RENEW_BEFORE_MINUTES`, in seconds: tokens expiring within this are renewed.
+    pub before_seconds: i64,
+    /// `RENEW_HOURLY_BUDGET`: renewals per rolling hour for the whole deployment.
+    pub hourly_budget: u64,
+    /// `RENEW_MIN_INTERVAL_MINUTES`, in seconds: a session is not tried again sooner.
+    pub min_interval_seconds: i64,
+}
+
+impl RenewSettings {
+    /// The environment of `main_account`'s tokens.
+    pub fn environment_for(&self, main_account: &str) -> Environment {
+        if self.live_accounts.iter().any(|a| a == main_account) {
+            Environment::Live
+        } else {
+            self.default_environment
+        }
+    }
+
+    /// Tradovate's base URL (`{base}` in the docs) for `environment`.
+    pub fn base_url(&self, environment: Environment) -> &str {
+        match environment {
+            Environment::Demo => &self.demo_url,
+            Environment::Live => &self.live_url,
+        }
+    }
 }
 
 impl Config {
@@ -154,7 +208,59 @@ impl Config {
                 "list at least one pattern, e.g. token:*",
             ));
         }
+        let renew = RenewSettings {
+            enabled: flag("RENEW_ENABLED", get("RENEW_ENABLED"))?,
+            demo_url: match get("TRADOVATE_DEMO_URL") {
+                Some(url) => http_url("TRADOVATE_DEMO_URL", &url)?.0,
+                None => DEFAULT_TRADOVATE_DEMO_URL.to_string(),
+            },
+            live_url: match get("TRADOVATE_LIVE_URL") {
+                Some(url) => http_url("TRADOVATE_LIVE_URL", &url)?.0,
+                None => DEFAULT_TRADOVATE_LIVE_URL.to_string(),
+            },
+            default_environment: match get("TRADOVATE_ENV") {
+                Some(v) => Environment::parse(&v).ok_or_else(|| {
+                    invalid("TRADOVATE_ENV", format!("expected demo or live, got {v:?}"))
+                })?,
+                None => Environment::Demo,
+            },
+            live_accounts: match get("TRADOVATE_LIVE_ACCOUNTS") {
+                Some(v) => list(&v)
+                    .map(|a| {
+                        AccountName::parse(a)
+                            .map(AccountName::into_string)
+                            .map_err(|e| invalid("TRADOVATE_LIVE_ACCOUNTS", format!("{a:?}: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?,
+                None => Vec::new(),
+            },
+            before_seconds: number(
+                "RENEW_BEFORE_MINUTES",
+                get("RENEW_BEFORE_MINUTES"),
+                15,
+                1,
+                1440,
+            )? as i64
+                * 60,
+            hourly_budget: number(
+                "RENEW_HOURLY_BUDGET",
+                get("RENEW_HOURLY_BUDGET"),
+                10,
+                1,
+                TRADOVATE_RENEW_LIMIT_PER_HOUR,
+            )?,
+            min_interval_seconds: number(
+                "RENEW_MIN_INTERVAL_MINUTES",
+                get("RENEW_MIN_INTERVAL_MINUTES"),
+                30,
+                1,
+                1440,
+            )? as i64
+                * 60,
+        };
         Ok(Self {
+            renew,
+            renew_cron: get("RENEW_CRON").unwrap_or_else(|| DEFAULT_RENEW_CRON.to_string()),
             supabase_rest_url,
             supabase_service_role_key: Secret::new(required("SUPABASE_SERVICE_ROLE_KEY")?),
             upstash_url,
@@ -535,6 +641,21 @@ fn api_key(
     })
 }
 
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, any case); absent is false.
+fn flag(name: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    let Some(value) = value else {
+        return Ok(false);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(invalid(
+            name,
+            format!("expected true or false, got {value:?}"),
+        )),
+    }
+}
+
 fn number(
     name: &'static str,
     value: Option<String>,
@@ -623,6 +744,21 @@ mod tests {
         );
         assert_eq!(c.sync_cron, DEFAULT_SYNC_CRON);
         assert_eq!(c.upstream_timeout_ms, 10_000);
+        assert!(!c.renew.enabled, "renewal is opt-in");
+        assert_eq!(c.renew_cron, DEFAULT_RENEW_CRON);
+        assert_eq!(
+            (
+                c.renew.before_seconds,
+                c.renew.hourly_budget,
+                c.renew.min_interval_seconds
+            ),
+            (900, 10, 1800)
+        );
+        assert_eq!(
+            c.renew.base_url(Environment::Demo),
+            DEFAULT_TRADOVATE_DEMO_URL
+        );
+        assert_eq!(c.renew.environment_for("APEX_1"), Environment::Demo);
         assert_eq!(
             (c.redis_loss_threshold_percent, c.redis_loss_min_missing),
             (50, 3)
@@ -642,6 +778,40 @@ mod tests {
         assert_eq!(c.redis_loss_threshold_percent, 30);
         assert!(!c.restore_on_loss);
         assert_eq!(c.restore_unknown_expiry_ttl_ms, Some(3_600_000));
+    }
+
+    #[test]
+    fn renewal_settings_parse_and_refuse() {
+        let mut vars = base();
+        vars.insert("RENEW_ENABLED", "TRUE".into());
+        vars.insert("TRADOVATE_ENV", "live".into());
+        vars.insert("TRADOVATE_DEMO_URL", "http://127.0.0.1:8088/v1/".into());
+        vars.insert("TRADOVATE_LIVE_ACCOUNTS", "APEX_136189, APEX_266668".into());
+        let c = load(&vars).unwrap();
+        assert!(c.renew.enabled);
+        assert_eq!(c.renew.demo_url, "http://127.0.0.1:8088/v1");
+        assert_eq!(c.renew.environment_for("APEX_1"), Environment::Live);
+        vars.insert("TRADOVATE_ENV", "demo".into());
+        let c = load(&vars).unwrap();
+        assert_eq!(c.renew.environment_for("APEX_266668"), Environment::Live);
+        assert_eq!(c.renew.environment_for("APEX_1"), Environment::Demo);
+        for (name, value) in [
+            ("RENEW_ENABLED", "sometimes"),
+            ("TRADOVATE_ENV", "prod"),
+            ("TRADOVATE_LIVE_URL", "live"),
+            ("TRADOVATE_LIVE_ACCOUNTS", "APEX 1"),
+            ("RENEW_BEFORE_MINUTES", "0"),
+            ("RENEW_HOURLY_BUDGET", "16"),
+            ("RENEW_MIN_INTERVAL_MINUTES", "x"),
+        ] {
+            let mut vars = base();
+            vars.insert(name, value.to_string());
+            let err = load(&vars).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { name: n, .. } if *n == name),
+                "{name}: {err}"
+            );
+        }
     }
 
     #[test]

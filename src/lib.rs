@@ -15,6 +15,7 @@ pub mod logging;
 pub mod store;
 pub mod subrequests;
 pub mod timeout;
+pub mod tradovate;
 pub mod upstash;
 
 #[cfg(target_arch = "wasm32")]

@@ -669,6 +669,111 @@ impl Store {
     }
 }
 
+/// A stored token inside the renewal window: ciphertext until the renew pass decrypts it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RenewCandidate {
+    pub account_name: String,
+    pub main_account: String,
+    pub access_token: String,
+    pub token_fingerprint: String,
+    pub expires_at: DateTime<Utc>,
+    pub metadata: Value,
+}
+
+/// A started renew pass (no run id for a dry run) and the tokens inside the window.
+#[derive(Debug, Deserialize)]
+pub struct RenewStart {
+    pub run_id: Option<String>,
+    pub candidates: Vec<RenewCandidate>,
+}
+
+/// A renewed token to write, only if the row still holds `previous_fingerprint`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RenewedRow {
+    #[serde(flatten)]
+    pub row: TokenRow,
+    pub previous_fingerprint: String,
+}
+
+/// Metadata to merge into a row that still holds the token with `fingerprint`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RenewMark {
+    pub account_name: String,
+    pub fingerprint: String,
+    pub patch: Value,
+}
+
+/// The last renew run, as status shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastRenew {
+    pub run_id: String,
+    pub trigger: String,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub tokens_renewed: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// Supabase's side of the renewal status.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RenewFigures {
+    pub last_run: Option<LastRenew>,
+    pub renewed_tokens: u64,
+    pub renew_failed_tokens: u64,
+}
+
+impl Store {
+    /// Records a renew run (unless `dry_run`) and returns the active tokens expiring within
+    /// `window_seconds` and not yet expired, in one round trip.
+    pub async fn begin_renew(
+        &self,
+        trigger: &str,
+        window_seconds: i64,
+        dry_run: bool,
+    ) -> Result<RenewStart, StoreError> {
+        let params = json!({ "p_trigger": trigger, "p_window_seconds": window_seconds, "p_dry_run": dry_run });
+        self.rpc("token_manager_begin_renew", params).await
+    }
+
+    /// Writes renewed rows and failure marks and records the run; returns rows written.
+    pub async fn finish_renew(
+        &self,
+        run_id: &str,
+        rows: &[RenewedRow],
+        marks: &[RenewMark],
+        stats: Value,
+        error: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        #[derive(Deserialize)]
+        struct Finished {
+            updated: u64,
+        }
+        #[derive(Serialize)]
+        struct Params<'a> {
+            p_run_id: &'a str,
+            p_rows: &'a [RenewedRow],
+            p_marks: &'a [RenewMark],
+            p_stats: Value,
+            p_error: Option<&'a str>,
+        }
+        let params = Params {
+            p_run_id: run_id,
+            p_rows: rows,
+            p_marks: marks,
+            p_stats: stats,
+            p_error: error,
+        };
+        let finished: Finished = self.rpc("token_manager_finish_renew", params).await?;
+        Ok(finished.updated)
+    }
+
+    /// The last renew run and the renewed/refused token counts.
+    pub async fn renew_status(&self) -> Result<RenewFigures, StoreError> {
+        self.rpc("token_manager_renew_status", json!({})).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

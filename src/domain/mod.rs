@@ -11,5 +11,6 @@ pub mod account;
 pub mod candidate;
 pub mod expiry;
 pub mod loss;
+pub mod renewal;
 pub mod sealed;
 pub mod token_value;
