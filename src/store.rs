@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-pub use api_model::{LastRestore, LastSync, RecentToken, RunSummary, TokenSummary};
+pub use api_model::{LastRenew, LastRestore, LastSync, RecentToken, RunSummary, TokenSummary};
 
 use crate::config::Secret;
 use crate::domain::account::{AccountName, KeyType};
@@ -224,7 +224,7 @@ const RUN_COLUMNS: &str = "run_id:id,kind,trigger,status,started_at,finished_at,
 
 /// The columns a listing selects: never `access_token` or `token_fingerprint`.
 const SUMMARY_COLUMNS: &str =
-    "account_name,main_account,token_type,token_length,expires_at,is_active,created_at,updated_at,last_synced_at";
+    "account_name,main_account,token_type,token_length,expires_at,is_active,created_at,updated_at,last_synced_at,renewed_at:metadata->>renewed_at,renewal_count:metadata->renewal_count,renew_state:metadata->>renew_state";
 
 /// The Supabase project's PostgREST API, authenticated as the service role.
 #[derive(Clone)]
@@ -701,18 +701,6 @@ pub struct RenewMark {
     pub account_name: String,
     pub fingerprint: String,
     pub patch: Value,
-}
-
-/// The last renew run, as status shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LastRenew {
-    pub run_id: String,
-    pub trigger: String,
-    pub status: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub tokens_renewed: Option<i64>,
-    pub error: Option<String>,
 }
 
 /// Supabase's side of the renewal status.

@@ -9,43 +9,10 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 
-/// Tradovate's two environments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Environment {
-    /// `https://demo.tradovateapi.com/v1` (simulated accounts).
-    Demo,
-    /// `https://live.tradovateapi.com/v1` (funded accounts).
-    Live,
-}
-
-impl Environment {
-    /// Reads `demo` or `live` (any case).
-    pub fn parse(value: &str) -> Option<Environment> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "demo" => Some(Environment::Demo),
-            "live" => Some(Environment::Live),
-            _ => None,
-        }
-    }
-
-    /// `demo` or `live`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Demo => "demo",
-            Environment::Live => "live",
-        }
-    }
-}
-
-impl fmt::Display for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Tradovate's two environments (shared with the API's answers).
+pub use api_model::Environment;
 
 /// A renewed token. `Debug` never shows the tokens.
 #[derive(Clone, PartialEq, Eq)]

@@ -411,11 +411,7 @@ impl Upstash {
 
     /// Releases the lock `key` only if `owner` still holds it (compare-and-delete in Lua).
     pub async fn unlock(&self, key: &str, owner: &str) -> Result<(), UpstashError> {
-        const SCRIPT: &str =
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
-        self.command(&["EVAL", SCRIPT, "1", key, owner])
-            .await
-            .map(|_| ())
+        self.command(&unlock_command(key, owner)).await.map(|_| ())
     }
 }
 
@@ -467,6 +463,88 @@ impl ScanPace {
             self.base
         };
     }
+}
+/// Lua: delete KEYS[1] only if it holds ARGV[1]. Answers 1 if deleted.
+const COMPARE_AND_DELETE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// Lua: replace KEYS[1] by ARGV[2] with a TTL of ARGV[3] ms only if it still holds exactly
+/// ARGV[1]. Answers 1 if replaced, 0 if the key holds anything else (or nothing).
+const COMPARE_AND_SET: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
+
+/// The command (for a pipeline) that releases lock `key` if `owner` still holds it.
+pub fn unlock_command(key: &str, owner: &str) -> Vec<String> {
+    ["EVAL", COMPARE_AND_DELETE, "1", key, owner]
+        .map(String::from)
+        .to_vec()
+}
+
+/// The command (for a pipeline) that replaces `key`'s value `old` by `new` with a TTL of
+/// `ttl_ms` (at least 1), and does nothing if the key holds anything else: a value a bot wrote
+/// in between is never overwritten. Its answer is `Int(1)` when it wrote.
+pub fn compare_and_set_command(key: &str, old: &str, new: &str, ttl_ms: u64) -> Vec<String> {
+    vec![
+        "EVAL".into(),
+        COMPARE_AND_SET.into(),
+        "1".into(),
+        key.into(),
+        old.into(),
+        new.into(),
+        ttl_ms.max(1).to_string(),
+    ]
+}
+
+/// Lua: a rolling-window budget in the sorted set KEYS[1]. Drops entries older than
+/// ARGV[1] (now, ms) - ARGV[2] (window, ms), then grants min(ARGV[4] wanted, ARGV[3] limit -
+/// used) slots named ARGV[5]:1..n. Answers [granted, used before].
+const RESERVE: &str =
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2])) \
+local used = redis.call('ZCARD', KEYS[1]) \
+local grant = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) - used) \
+if grant < 0 then grant = 0 end \
+for i = 1, grant do redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5] .. ':' .. i) end \
+if grant > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
+return {grant, used}";
+
+/// The command (for a pipeline) that reserves up to `wanted` of `limit` slots per rolling
+/// `window_ms` in the sorted set `key`, naming them `owner:1`…; see [`release_command`].
+pub fn reserve_command(
+    key: &str,
+    now_ms: i64,
+    window_ms: i64,
+    limit: u64,
+    wanted: usize,
+    owner: &str,
+) -> Vec<String> {
+    vec![
+        "EVAL".into(),
+        RESERVE.into(),
+        "1".into(),
+        key.into(),
+        now_ms.to_string(),
+        window_ms.to_string(),
+        limit.to_string(),
+        wanted.to_string(),
+        owner.into(),
+    ]
+}
+
+/// The command that gives back the slots `owner:from..=owner:to` reserved but not used.
+pub fn release_command(key: &str, owner: &str, from: usize, to: usize) -> Vec<String> {
+    std::iter::once("ZREM".to_string())
+        .chain(std::iter::once(key.to_string()))
+        .chain((from..=to).map(|i| format!("{owner}:{i}")))
+        .collect()
+}
+
+/// The command that counts slots used in the rolling `window_ms` before `now_ms`.
+pub fn used_command(key: &str, now_ms: i64, window_ms: i64) -> Vec<String> {
+    vec![
+        "ZCOUNT".into(),
+        key.into(),
+        format!("({}", now_ms - window_ms),
+        "+inf".into(),
+    ]
 }
 
 fn scan_command(cursor: &str, pattern: &str, count: usize) -> Vec<String> {

@@ -22,14 +22,16 @@ use token_manager::jobs::cleanup::CleanupReport;
 use token_manager::jobs::get::TokenReport;
 use token_manager::jobs::list::ListReport;
 use token_manager::jobs::reencrypt::ReencryptReport;
+use token_manager::jobs::renew::{RenewOutcome, RenewReport, SessionResult};
 use token_manager::jobs::restore::{PresentKey, RestoreReport, RestoredKey, SkippedToken};
 use token_manager::jobs::runs::{with_duration, RunsReport};
-use token_manager::jobs::status::StatusReport;
+use token_manager::jobs::status::{RenewalStatus, StatusReport};
 use token_manager::jobs::sync::{Outcome, RedisLoss, Skipped, SyncReport};
 use token_manager::jobs::JobError;
 use token_manager::store::{
-    LastRestore, LastSync, RecentToken, RunSummary, StoreError, TokenSummary,
+    LastRenew, LastRestore, LastSync, RecentToken, RunSummary, StoreError, TokenSummary,
 };
+use token_manager::tradovate::Environment;
 use token_manager::upstash::UpstashError;
 
 const ADMIN_KEY: &str = "admin-key-for-openapi-tests-000000000000";
@@ -296,14 +298,14 @@ async fn documented_scopes_are_enforced_and_error_bodies_validate() {
                 .flat_map(|r| r.as_object().unwrap().keys().map(String::as_str))
                 .collect();
             let actions: &[&str] = if seed_interface(&template) {
-                &["sync", "status", "get", "cleanup", "restore"]
+                &["sync", "status", "get", "cleanup", "restore", "renew"]
             } else {
                 &[""]
             };
             for action in actions {
                 let path = probe(&template, action);
                 let admin_only = if seed_interface(&template) {
-                    matches!(*action, "sync" | "cleanup" | "restore")
+                    matches!(*action, "sync" | "cleanup" | "restore" | "renew")
                 } else {
                     !schemes.contains(&"readKey")
                 };
@@ -385,6 +387,8 @@ fn every_api_error_validates_against_its_status() {
         JobError::Upstash(UpstashError::Unauthorized),
         JobError::Store(StoreError::Decode("x".into())),
         JobError::SyncInProgress { ttl_seconds: 120 },
+        JobError::RenewInProgress { ttl_seconds: 150 },
+        JobError::RenewDisabled,
         JobError::InvalidAccount {
             account: "a b".into(),
             reason: "spaces".into(),
@@ -444,6 +448,7 @@ fn every_api_error_validates_against_its_status() {
         ("/v1/sync", "post", &[403, 409][..]),
         ("/v1/cleanup", "post", &[403]),
         ("/v1/reencrypt", "post", &[403]),
+        ("/v1/renew", "post", &[403, 409]),
         ("/v1/tokens/{account}", "get", &[404, 410]),
         ("/token-manager", "get", &[403, 404, 409, 410]),
         ("/", "post", &[403, 404, 409, 410]),
@@ -591,6 +596,11 @@ fn sample_status(last_sync: Option<LastSync>, recent: usize) -> StatusReport {
                 main_account: "APEX_136189".into(),
                 expires_at: (i % 2 == 0).then(|| at(11)),
                 is_active: i != 1,
+                environment: Some(if i == 2 {
+                    Environment::Live
+                } else {
+                    Environment::Demo
+                }),
             })
             .collect(),
         redis_loss_suspected: recent > 3,
@@ -598,6 +608,79 @@ fn sample_status(last_sync: Option<LastSync>, recent: usize) -> StatusReport {
         redis_loss_since: (recent > 3).then(|| at(8)),
         last_restore: (recent > 3).then(sample_last_restore),
         audit_write_failures: 1,
+        renewals_paused_until: (recent > 3).then(|| at(10)),
+        renewals_paused_reason: (recent > 3)
+            .then(|| "Tradovate answered a penalty ticket (p-time 60 s)".into()),
+        renewal: Some(RenewalStatus {
+            enabled: recent > 0,
+            environment: Environment::Demo,
+            live_accounts: vec!["APEX_266668".into()],
+            renew_before_minutes: 15,
+            hourly_budget: 10,
+            renewals_last_hour: (recent > 0).then_some(3),
+            last_run: (recent > 3).then(|| LastRenew {
+                run_id: RUN_ID.into(),
+                trigger: "cron".into(),
+                status: "succeeded".into(),
+                started_at: at(9),
+                finished_at: Some(at(9)),
+                tokens_renewed: Some(22),
+                error: None,
+            }),
+            renewed_tokens: 22,
+            renew_failed_tokens: 0,
+        }),
+    }
+}
+
+fn sample_renew(dry_run: bool) -> RenewReport {
+    let session = |outcome, reason: Option<&str>| SessionResult {
+        session: "APEX_136189".into(),
+        main_account: "APEX_136189".into(),
+        environment: Environment::Demo,
+        accounts: vec!["APEX_136189".into(), "PAAPEX1361890000001".into()],
+        expires_at: at(10),
+        outcome,
+        reason: reason.map(str::to_string),
+        new_expires_at: (outcome == RenewOutcome::Renewed).then(|| at(11)),
+    };
+    RenewReport {
+        success: dry_run,
+        message: "Renewed 1 of 3 sessions (2 tokens); 1 failed, 1 skipped".into(),
+        dry_run,
+        run_id: (!dry_run).then(|| RUN_ID.into()),
+        candidates: 4,
+        sessions: 3,
+        renewed: 1,
+        failed: 1,
+        skipped: 1,
+        tokens_updated: 2,
+        keys_written: 2,
+        keys_conflicted: 0,
+        hourly_budget: 10,
+        renewals_last_hour: 2,
+        renewals_paused_until: (!dry_run).then(|| at(12)),
+        renewals_paused_reason: (!dry_run)
+            .then(|| "Tradovate answered 429 Too Many Requests".into()),
+        results: vec![
+            session(
+                if dry_run {
+                    RenewOutcome::WouldRenew
+                } else {
+                    RenewOutcome::Renewed
+                },
+                None,
+            ),
+            session(
+                RenewOutcome::Failed,
+                Some("Tradovate answered errorText: Access is denied"),
+            ),
+            session(
+                RenewOutcome::Skipped,
+                Some("the hourly renewal budget is used up"),
+            ),
+        ],
+        duration_ms: 120,
     }
 }
 
@@ -618,6 +701,7 @@ fn sample_token(md: bool, expires: bool) -> TokenReport {
         success: true,
         account: "APEX_136189".into(),
         main_account: "APEX_136189".into(),
+        environment: Some(Environment::Demo),
         token: "eyJhbGciOiJIUzI1NiJ9.e30.sig".into(),
         token_type: "bearer".into(),
         md_access_token: md.then(|| "eyJtZCI6MX0.e30.sig".into()),
@@ -649,6 +733,10 @@ fn sample_list(rows: usize) -> ListReport {
                 created_at: at(1),
                 updated_at: at(2),
                 last_synced_at: (i != 2).then(|| at(3)),
+                renewed_at: (i == 1).then(|| at(2)),
+                renewal_count: (i == 1).then_some(3),
+                renew_state: (i == 1).then(|| "renewed".into()),
+                environment: Some(Environment::Live),
             })
             .collect(),
     }
@@ -767,6 +855,8 @@ fn sample_reports_validate_against_their_routes() {
         ("POST", "/v1/cleanup", to_value(&sample_cleanup())),
         ("POST", "/v1/reencrypt", to_value(&sample_reencrypt(false))),
         ("POST", "/v1/reencrypt", to_value(&sample_reencrypt(true))),
+        ("POST", "/v1/renew", to_value(&sample_renew(false))),
+        ("POST", "/v1/renew", to_value(&sample_renew(true))),
         ("GET", "/v1/tokens", to_value(&sample_list(0))),
         ("GET", "/v1/tokens", to_value(&sample_list(3))),
         ("GET", "/v1/runs", to_value(&sample_runs())),
@@ -789,6 +879,7 @@ fn sample_reports_validate_against_their_routes() {
         to_value(&sample_cleanup()),
         to_value(&sample_restore(false, false)),
         to_value(&sample_restore(true, false)),
+        to_value(&sample_renew(false)),
     ]
     .into_iter()
     .chain(statuses.iter().map(to_value))

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::renew::Environment;
+
 /// A row of the token listing: metadata only, never the token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenSummary {
@@ -24,6 +26,18 @@ pub struct TokenSummary {
     pub updated_at: DateTime<Utc>,
     /// When a sync last saw the token in Redis.
     pub last_synced_at: Option<DateTime<Utc>>,
+    /// When the renew pass wrote this token (none if a bot wrote it).
+    #[serde(default)]
+    pub renewed_at: Option<DateTime<Utc>>,
+    /// Renewals since a bot last wrote a new token.
+    #[serde(default)]
+    pub renewal_count: Option<u64>,
+    /// `renewed`, `renew_error` (retried) or `renew_failed` (401: waits for a new token).
+    #[serde(default)]
+    pub renew_state: Option<String>,
+    /// The Tradovate environment it belongs to.
+    #[serde(default)]
+    pub environment: Option<Environment>,
 }
 
 /// The list answer: one page of matches and their total count.

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::renew::{Environment, RenewalStatus};
+
 /// The last sync run, as status shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LastSync {
@@ -56,6 +58,9 @@ pub struct RecentToken {
     pub expires_at: Option<DateTime<Utc>>,
     /// Whether the token is active.
     pub is_active: bool,
+    /// The Tradovate environment it belongs to (a Worker before renewal leaves it out).
+    #[serde(default)]
+    pub environment: Option<Environment>,
 }
 
 /// Where status's Redis figure comes from.
@@ -113,4 +118,13 @@ pub struct StatusReport {
     /// Audit writes that failed in this Worker isolate since it started (each also logged).
     #[serde(default)]
     pub audit_write_failures: u64,
+    /// Until when every renewal is paused (after a penalty ticket, a captcha or a 429).
+    #[serde(default)]
+    pub renewals_paused_until: Option<DateTime<Utc>>,
+    /// Why renewals are paused.
+    #[serde(default)]
+    pub renewals_paused_reason: Option<String>,
+    /// The renewal settings and state (a Worker before renewal leaves it out).
+    #[serde(default)]
+    pub renewal: Option<RenewalStatus>,
 }

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::renew::Environment;
+
 /// The get answer. Carries a plaintext token: the Worker sends it with `Cache-Control: no-store`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenReport {
@@ -13,6 +15,9 @@ pub struct TokenReport {
     pub account: String,
     /// Its main account.
     pub main_account: String,
+    /// The Tradovate environment it belongs to (a Worker before renewal leaves it out).
+    #[serde(default)]
+    pub environment: Option<Environment>,
     /// The access token, decrypted.
     pub token: String,
     /// `bearer` for now.

@@ -129,7 +129,8 @@ fn read<T: DeserializeOwned>(resp: &Response, what: &str) -> Result<T, CliError>
 /// A 2xx answer, read.
 enum Answer {
     Sync(SyncReport),
-    Status(StatusReport),
+    /// Boxed: the status report is by far the largest answer.
+    Status(Box<StatusReport>),
     Token(TokenReport),
     List(ListReport),
     Cleanup(CleanupReport),
@@ -141,7 +142,7 @@ impl Answer {
     fn read(call: &Call, resp: &Response) -> Result<Self, CliError> {
         Ok(match call {
             Call::Sync => Answer::Sync(read(resp, "a sync report")?),
-            Call::Status => Answer::Status(read(resp, "a status report")?),
+            Call::Status => Answer::Status(Box::new(read(resp, "a status report")?)),
             Call::Get(_) => Answer::Token(read(resp, "a token answer")?),
             Call::List(_) => Answer::List(read(resp, "a token listing")?),
             Call::Cleanup => Answer::Cleanup(read(resp, "a cleanup report")?),

@@ -135,6 +135,14 @@ impl From<JobError> for ApiError {
                 code: "sync_in_progress",
                 message,
             },
+            JobError::RenewInProgress { .. } => ApiError::AlreadyRunning {
+                code: "renew_in_progress",
+                message,
+            },
+            JobError::RenewDisabled => ApiError::Unavailable {
+                code: "renewal_disabled",
+                message,
+            },
             JobError::InvalidAccount { .. } => ApiError::BadRequest {
                 code: "invalid_account",
                 message,

@@ -84,6 +84,11 @@ pub static ROUTES: &[Route] = &[
         parse: |p| restore_options(p).map(|o| Endpoint::Job(Action::Restore(o))),
     },
     Route {
+        path: "/v1/renew",
+        methods: POST,
+        parse: |p| dry_run(p).map(|dry_run| Endpoint::Job(Action::Renew { dry_run })),
+    },
+    Route {
         path: "/v1/status",
         methods: GET,
         parse: |_| Ok(Endpoint::Job(Action::Status)),
@@ -138,6 +143,10 @@ pub enum Action {
     Restore(RestoreOptions),
     /// The audit trail of token reads.
     Audit(AuditFilter),
+    /// A renew pass; `dry_run` only reports what one would do.
+    Renew {
+        dry_run: bool,
+    },
 }
 
 impl Action {
@@ -149,6 +158,7 @@ impl Action {
             | Action::Reencrypt
             | Action::Restore(_)
             | Action::Audit(_) => Scope::Admin,
+            Action::Renew { .. } => Scope::Admin,
             Action::Status | Action::Get(_) | Action::List(_) | Action::Runs(_) => Scope::Read,
         }
     }
@@ -165,6 +175,8 @@ impl Action {
             Action::Runs(_) => "runs",
             Action::Restore(_) => "restore",
             Action::Audit(_) => "audit",
+            Action::Renew { dry_run: false } => "renew",
+            Action::Renew { dry_run: true } => "renew_dry_run",
         }
     }
 }
@@ -230,6 +242,9 @@ fn seed_action(params: &Params) -> Result<Endpoint, ApiError> {
         Some("status") => Action::Status,
         Some("cleanup") => Action::Cleanup,
         Some("restore") => Action::Restore(restore_options(params)?),
+        Some("renew") => Action::Renew {
+            dry_run: dry_run(params)?,
+        },
         Some("get") => match params.get("account") {
             Some(account) => Action::Get(account.to_string()),
             None => {
@@ -242,17 +257,29 @@ fn seed_action(params: &Params) -> Result<Endpoint, ApiError> {
         },
         Some(other) => {
             return Err(bad(format!(
-                "unknown action {:?}; use sync, status, get, cleanup or restore",
+                "unknown action {:?}; use sync, status, get, cleanup, restore or renew",
                 truncate(other)
             )))
         }
         None => {
             return Err(bad(
-                "missing ?action=; use sync, status, get, cleanup or restore".into(),
+                "missing ?action=; use sync, status, get, cleanup, restore or renew".into(),
             ))
         }
     };
     Ok(Endpoint::Job(action))
+}
+
+/// `dry_run=true|false` (absent: false).
+fn dry_run(params: &Params) -> Result<bool, ApiError> {
+    match params.get("dry_run") {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::BadRequest {
+            code: "invalid_query",
+            message: "query parameter dry_run must be true or false".into(),
+        }),
+    }
 }
 
 /// At most 64 characters of caller input, for echoing it in a message.
@@ -519,6 +546,18 @@ mod tests {
             endpoint("/?action=restore&dry_run=maybe")
                 .unwrap_err()
                 .code(),
+            "invalid_query"
+        );
+        assert_eq!(
+            endpoint("/?action=renew&dry_run=true").unwrap(),
+            Endpoint::Job(Action::Renew { dry_run: true })
+        );
+        assert_eq!(
+            endpoint("/v1/renew").unwrap(),
+            Endpoint::Job(Action::Renew { dry_run: false })
+        );
+        assert_eq!(
+            endpoint("/v1/renew?dry_run=yes").unwrap_err().code(),
             "invalid_query"
         );
     }

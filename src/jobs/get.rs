@@ -52,6 +52,7 @@ pub async fn get_in(
     Ok(TokenReport {
         success: true,
         account: row.account_name.clone(),
+        environment: Some(services.config.renew.environment_for(&row.main_account)),
         main_account: row.main_account,
         token: secrets.access_token,
         token_type: row.token_type,

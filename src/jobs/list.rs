@@ -49,7 +49,10 @@ pub async fn list(
         limit: query.limit.clamp(1, MAX_LIMIT),
         offset: query.offset.min(MAX_OFFSET),
     };
-    let (tokens, count) = services.store.list(&filter).await?;
+    let (mut tokens, count) = services.store.list(&filter).await?;
+    for token in &mut tokens {
+        token.environment = Some(services.config.renew.environment_for(&token.main_account));
+    }
     Ok(ListReport {
         success: true,
         count,

@@ -36,7 +36,7 @@ pub(crate) async fn exclusive<T>(
 }
 
 /// A random id so only the run that took the lock releases it.
-fn owner() -> String {
+pub(crate) fn owner() -> String {
     let mut bytes = [0u8; 16];
     getrandom::getrandom(&mut bytes).expect("the platform has a random source");
     crate::crypto::to_hex(&bytes)

@@ -8,6 +8,7 @@ pub mod get;
 pub mod list;
 pub mod lock;
 pub mod reencrypt;
+pub mod renew;
 pub mod restore;
 pub mod runs;
 pub mod status;
@@ -17,6 +18,7 @@ use crate::config::Config;
 use crate::crypto::DecryptError;
 use crate::store::{Store, StoreError};
 use crate::subrequests::Subrequests;
+use crate::tradovate::Tradovate;
 use crate::upstash::{Upstash, UpstashError};
 
 /// What started a job; recorded in `sync_runs.trigger`.
@@ -45,6 +47,10 @@ pub enum JobError {
     Store(#[from] StoreError),
     #[error("a sync or restore is already running; try again when it finishes (the lock expires after {ttl_seconds} s if a run dies)")]
     SyncInProgress { ttl_seconds: u64 },
+    #[error("a renew pass is already running; try again when it finishes (the lock expires after {ttl_seconds} s if a pass dies)")]
+    RenewInProgress { ttl_seconds: u64 },
+    #[error("token renewal is off; set RENEW_ENABLED=true (and TRADOVATE_ENV, TRADOVATE_LIVE_ACCOUNTS if some accounts are live) to turn it on, or ask for a dry run")]
+    RenewDisabled,
     #[error("account {account:?} is not valid: {reason}")]
     InvalidAccount { account: String, reason: String },
     #[error("{parameter} is out of range; use a smaller value")]
@@ -72,6 +78,7 @@ pub struct Services {
     pub store: Store,
     /// Requests both clients have sent in this invocation.
     pub subrequests: Subrequests,
+    pub tradovate: Tradovate,
 }
 
 impl Services {
@@ -93,6 +100,7 @@ impl Services {
         )
         .counting(subrequests.clone());
         Self {
+            tradovate: Tradovate::new(reqwest::Client::new(), timeout),
             config,
             upstash,
             store,
@@ -134,10 +142,21 @@ pub async fn scheduled(config: Result<Config, crate::config::ConfigError>, cron:
         cleanup::cleanup(&services, Trigger::Cron)
             .await
             .map(|r| json!({ "job": "cleanup", "run_id": r.run_id, "cleaned": r.cleaned, "pruned_runs": r.pruned_runs, "audit_pruned": r.audit_pruned }))
+    } else if cron == services.config.renew_cron {
+        if !services.config.renew.enabled {
+            crate::logging::log(json!({
+                "event": "cron", "cron": cron, "job": "renew", "ok": true,
+                "skipped": "RENEW_ENABLED is off",
+            }));
+            return;
+        }
+        Box::pin(renew::renew(&services, Trigger::Cron, false))
+            .await
+            .map(|r| renew::log_fields(&r))
     } else {
         let message = format!(
-            "cron {cron:?} matches neither SYNC_CRON ({:?}) nor CLEANUP_CRON ({:?})",
-            services.config.sync_cron, services.config.cleanup_cron
+            "cron {cron:?} matches none of SYNC_CRON ({:?}), CLEANUP_CRON ({:?}), RENEW_CRON ({:?})",
+            services.config.sync_cron, services.config.cleanup_cron, services.config.renew_cron
         );
         crate::logging::log(
             json!({ "event": "cron", "cron": cron, "ok": false, "error": message }),

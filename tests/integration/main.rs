@@ -9,6 +9,7 @@ mod audit;
 mod ciphertext;
 mod jobs;
 mod reliability;
+mod renew;
 mod restore;
 mod rls;
 mod rotation;

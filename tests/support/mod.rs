@@ -300,6 +300,8 @@ pub fn unreachable_config(admin_key: &str, read_key: &str) -> Config {
             "TOKEN_MANAGER_ADMIN_KEY" => admin_key.into(),
             "TOKEN_MANAGER_READ_KEY" => read_key.into(),
             "TOKEN_ENCRYPTION_KEY" => "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktMzJieXRlcyE=".into(),
+            // Renewal on: a renew pass, like every job, reaches the closed port (502).
+            "RENEW_ENABLED" => "true".into(),
             _ => return None,
         })
     })
