@@ -4,7 +4,8 @@
 use std::io::Write;
 
 use api_model::{
-    CleanupReport, HealthReport, ListReport, RestoreReport, StatusReport, SyncReport, TokenReport,
+    CleanupReport, HealthReport, ListReport, RenewReport, RestoreReport, StatusReport, SyncReport,
+    TokenReport,
 };
 use serde::de::DeserializeOwned;
 
@@ -59,6 +60,7 @@ pub fn call_for(command: &Command) -> Result<Call, CliError> {
             dry_run: *dry_run,
             include_unknown_expiry: *include_unknown_expiry,
         }),
+        Command::Renew { dry_run } => Call::Renew { dry_run: *dry_run },
         Command::Health => Call::Health,
     })
 }
@@ -135,6 +137,7 @@ enum Answer {
     List(ListReport),
     Cleanup(CleanupReport),
     Restore(RestoreReport),
+    Renew(RenewReport),
     Health(HealthReport),
 }
 
@@ -147,6 +150,7 @@ impl Answer {
             Call::List(_) => Answer::List(read(resp, "a token listing")?),
             Call::Cleanup => Answer::Cleanup(read(resp, "a cleanup report")?),
             Call::Restore(_) => Answer::Restore(read(resp, "a restore report")?),
+            Call::Renew { .. } => Answer::Renew(read(resp, "a renew report")?),
             Call::Health => Answer::Health(read(resp, "a health answer")?),
         })
     }
@@ -159,6 +163,7 @@ impl Answer {
             Answer::List(l) => render::list(l),
             Answer::Cleanup(c) => render::cleanup(c),
             Answer::Restore(r) => render::restore(r),
+            Answer::Renew(r) => render::renew(r),
             Answer::Health(h) => render::health(h),
         }
     }
@@ -174,6 +179,9 @@ impl Answer {
             }
             Answer::Restore(r) if !r.success => {
                 Some(CliError::Failed(format!("restore failed: {}", r.message)))
+            }
+            Answer::Renew(r) if !r.success => {
+                Some(CliError::Failed(format!("renew failed: {}", r.message)))
             }
             Answer::Health(h) if h.status != "ok" => Some(CliError::Failed(format!(
                 "the Worker reports status {:?}",

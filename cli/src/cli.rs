@@ -44,7 +44,8 @@ Examples:
   tokenctl list --expiring-within 10m
   tokenctl --json status | jq .sync_needed
   tokenctl cleanup
-  tokenctl restore --dry-run";
+  tokenctl restore --dry-run
+  tokenctl renew --dry-run";
 
 /// Command-line client for the token-manager Worker.
 #[derive(Debug, Parser)]
@@ -189,6 +190,21 @@ Examples:
         /// RESTORE_UNKNOWN_EXPIRY_TTL_SECONDS as their TTL
         #[arg(long)]
         include_unknown_expiry: bool,
+    },
+    /// Renew Tradovate tokens that expire soon, once per session (POST /v1/renew; admin key)
+    #[command(after_help = "\
+Renews every session (accounts sharing one token) whose token expires within
+RENEW_BEFORE_MINUTES, writes the new token to Redis and Supabase, and says per session what
+happened. Exit code 1 when a session failed or a penalty paused renewals.
+
+Examples:
+  tokenctl renew --dry-run
+  tokenctl renew
+  tokenctl --json renew | jq '.results[] | {session, outcome, reason}'")]
+    Renew {
+        /// Only say what a pass would do: no Tradovate call, no write
+        #[arg(long)]
+        dry_run: bool,
     },
 
     /// Is the Worker up? (GET /health; no key needed)

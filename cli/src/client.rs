@@ -44,6 +44,8 @@ pub enum Call {
     Cleanup,
     /// `POST /v1/restore[?dry_run=true][&include_unknown_expiry=true]` (admin key).
     Restore(RestoreOptions),
+    /// `POST /v1/renew[?dry_run=true]` (admin key).
+    Renew { dry_run: bool },
     /// `GET /health` (no key).
     Health,
 }
@@ -52,7 +54,7 @@ impl Call {
     /// The HTTP method.
     pub fn method(&self) -> Method {
         match self {
-            Call::Sync | Call::Cleanup | Call::Restore(_) => Method::POST,
+            Call::Sync | Call::Cleanup | Call::Restore(_) | Call::Renew { .. } => Method::POST,
             _ => Method::GET,
         }
     }
@@ -66,6 +68,7 @@ impl Call {
             Call::List(_) => "list",
             Call::Cleanup => "cleanup",
             Call::Restore(_) => "restore",
+            Call::Renew { .. } => "renew",
             Call::Health => "health",
         }
     }
@@ -75,11 +78,11 @@ impl Call {
         !matches!(self, Call::Health)
     }
 
-    /// Reads are safe to repeat; sync, cleanup and restore are never retried (a dry run is a
-    /// read).
+    /// Reads are safe to repeat; sync, cleanup, restore and renew are never retried (a
+    /// restore's dry run is a read).
     pub fn is_read(&self) -> bool {
         match self {
-            Call::Sync | Call::Cleanup => false,
+            Call::Sync | Call::Cleanup | Call::Renew { .. } => false,
             Call::Restore(o) => o.dry_run,
             _ => true,
         }
@@ -95,6 +98,7 @@ impl Call {
             Call::Cleanup => "Cleaning up expired tokens…",
             Call::Restore(o) if o.dry_run => "Checking what a restore would write…",
             Call::Restore(_) => "Restoring tokens to Redis…",
+            Call::Renew { .. } => "Renewing tokens with Tradovate…",
             Call::Health => "Checking health…",
         }
     }
@@ -129,6 +133,9 @@ impl Call {
                 Call::Restore(_) => {
                     segs.extend(["v1", "restore"]);
                 }
+                Call::Renew { .. } => {
+                    segs.extend(["v1", "renew"]);
+                }
                 Call::Health => {
                     segs.push("health");
                 }
@@ -144,6 +151,9 @@ impl Call {
                     q.append_pair("include_unknown_expiry", "true");
                 }
             }
+        }
+        if let Call::Renew { dry_run: true } = self {
+            url.query_pairs_mut().append_pair("dry_run", "true");
         }
         if let Call::List(f) = self {
             if f.main_account.is_some() || f.active.is_some() || f.expiring_within_secs.is_some() {
@@ -354,6 +364,11 @@ mod tests {
                 "POST",
                 "http://127.0.0.1:8787/v1/restore?dry_run=true&include_unknown_expiry=true",
             ),
+            (
+                Call::Renew { dry_run: true },
+                "POST",
+                "http://127.0.0.1:8787/v1/renew?dry_run=true",
+            ),
             (Call::Health, "GET", "http://127.0.0.1:8787/health"),
         ];
         for (call, method, url) in cases {
@@ -419,6 +434,7 @@ mod tests {
             include_unknown_expiry: false
         })
         .is_read());
+        assert!(!Call::Renew { dry_run: false }.is_read());
         assert!(Call::Status.is_read() && Call::Health.is_read());
         assert!(Call::Get("x".into()).is_read());
         assert!(Call::List(ListFilter::default()).is_read());

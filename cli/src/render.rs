@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
 use api_model::{
-    CleanupReport, HealthReport, ListReport, Outcome, RestoreReport, StatusReport, SyncReport,
-    TokenReport,
+    CleanupReport, HealthReport, ListReport, Outcome, RenewOutcome, RenewReport, RestoreReport,
+    StatusReport, SyncReport, TokenReport,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -397,6 +397,67 @@ pub fn cleanup(c: &CleanupReport) -> String {
     out
 }
 
+/// The result of `POST /v1/renew`: the outcome, then one line per session. Never a token.
+pub fn renew(r: &RenewReport) -> String {
+    let mut out = String::new();
+    let title = if r.dry_run {
+        "Renew (dry run)"
+    } else {
+        "Renew"
+    };
+    outcome(&mut out, title, r.success, &r.message);
+    writeln!(
+        out,
+        "⏱️  Renewals in the last hour: {} of {}",
+        r.renewals_last_hour, r.hourly_budget
+    )
+    .ok();
+    if !r.dry_run {
+        writeln!(
+            out,
+            "🔑 Redis keys written: {} | left to a bot's newer token: {}",
+            r.keys_written, r.keys_conflicted
+        )
+        .ok();
+    }
+    if let Some(until) = &r.renewals_paused_until {
+        let why = r
+            .renewals_paused_reason
+            .as_deref()
+            .unwrap_or("no reason given");
+        writeln!(
+            out,
+            "{} until {}: {why}",
+            paint(YELLOW, "⏸️  Renewals paused"),
+            ts(until)
+        )
+        .ok();
+    }
+    for s in &r.results {
+        let (mark, word) = match s.outcome {
+            RenewOutcome::Renewed => (paint(GREEN, "✅"), "renewed"),
+            RenewOutcome::WouldRenew => (paint(GREEN, "✅"), "would renew"),
+            RenewOutcome::Failed => (paint(RED, "❌"), "failed"),
+            RenewOutcome::Skipped => (paint(YELLOW, "⏭️ "), "skipped"),
+        };
+        let n = s.accounts.len();
+        let mut line = format!(
+            "   {mark} {} ({n} account{}, {}) {word}",
+            s.session,
+            if n == 1 { "" } else { "s" },
+            s.environment,
+        );
+        if let Some(at) = &s.new_expires_at {
+            line.push_str(&format!(", now expires {}", ts(at)));
+        }
+        if let Some(reason) = &s.reason {
+            line.push_str(&format!(": {reason}"));
+        }
+        writeln!(out, "{line}").ok();
+    }
+    out
+}
+
 /// The result of `GET /health`.
 pub fn health(h: &HealthReport) -> String {
     let mut out = String::new();
@@ -428,6 +489,52 @@ mod tests {
     /// Reads an answer the way tokenctl does: through the Worker's own types.
     fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
         serde_json::from_value(v).expect("a Worker-shaped answer")
+    }
+
+    #[test]
+    fn renew_lists_every_session_and_the_pause() {
+        let report: RenewReport = from(json!({
+            "success": false, "message": "Renewed 1 of 2 sessions (8 tokens); 1 failed, 0 skipped",
+            "dry_run": false, "run_id": "7d0c", "candidates": 9, "sessions": 2, "renewed": 1,
+            "failed": 1, "skipped": 0, "tokens_updated": 8, "keys_written": 8,
+            "keys_conflicted": 1, "hourly_budget": 10, "renewals_last_hour": 2,
+            "renewals_paused_until": "2026-12-01T10:01:00Z",
+            "renewals_paused_reason": "Tradovate answered a penalty ticket (p-time 60 s)",
+            "results": [
+                {"session": "APEX_136189", "main_account": "APEX_136189",
+                 "accounts": ["APEX_136189", "PAAPEX1361890000001"], "environment": "demo",
+                 "expires_at": "2026-12-01T09:50:00Z", "outcome": "renewed", "reason": null,
+                 "new_expires_at": "2026-12-01T11:20:00Z"},
+                {"session": "APEX_266668", "main_account": "APEX_266668",
+                 "accounts": ["APEX_266668"], "environment": "live",
+                 "expires_at": "2026-12-01T09:55:00Z", "outcome": "failed",
+                 "reason": "Tradovate answered a penalty ticket (p-time 60 s); every renewal is paused",
+                 "new_expires_at": null}
+            ],
+            "duration_ms": 120
+        }));
+        let text = plain(&renew(&report));
+        assert!(text.starts_with("❌ Renew"), "{text}");
+        assert!(
+            text.contains("Renewals in the last hour: 2 of 10"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Renewals paused until 2026-12-01T10:01:00Z"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "APEX_136189 (2 accounts, demo) renewed, now expires 2026-12-01T11:20:00Z"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "APEX_266668 (1 account, live) failed: Tradovate answered a penalty ticket"
+            ),
+            "{text}"
+        );
     }
 
     fn seed_sync_json() -> Value {

@@ -12,6 +12,8 @@ mod restore;
 use chrono::{Duration, Utc};
 use support::{call_worker as call, demo_tokens, jwt, token_of, var, TestStack};
 
+mod renew;
+
 async fn cron(expression: &str) {
     let url = format!(
         "{}/__scheduled?cron={}",
