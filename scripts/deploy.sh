@@ -362,7 +362,7 @@ print_plan() {
   echo "  cron triggers (wrangler.toml [triggers]):"
   for i in "${!CRONS[@]}"; do
     job=${CRON_JOB[$i]}
-    [[ $job != none ]] || job="no job: matches neither SYNC_CRON nor CLEANUP_CRON"
+    [[ $job != none ]] || job="no job: matches none of SYNC_CRON, CLEANUP_CRON, RENEW_CRON"
     printf '      %-20s %s\n' "${CRONS[$i]}" "$job"
   done
   echo "  then: wrangler deploy (the bundle above, wrangler.toml's [vars], [triggers] and [observability])"

@@ -38,6 +38,19 @@ pub struct TokenMetadata {
     /// raw value is the access token itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis_value: Option<String>,
+    /// When the renew pass wrote this token (a sync leaves it out; the database keeps it while
+    /// the token stays the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewed_at: Option<DateTime<Utc>>,
+    /// Renewals since a bot last wrote a new token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_count: Option<u64>,
+    /// `renewed`, `renew_error` or `renew_failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_state: Option<String>,
+    /// When the renew pass last tried this token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_attempted_at: Option<DateTime<Utc>>,
 }
 
 impl TokenMetadata {
@@ -106,6 +119,10 @@ impl Candidate {
                 name: value.name,
                 md_access_token: None,
                 redis_value: None,
+                renewed_at: None,
+                renewal_count: None,
+                renew_state: None,
+                renew_attempted_at: None,
             },
             secrets: TokenSecrets {
                 access_token: value.access_token,

@@ -26,6 +26,7 @@ use super::lock::owner as lock_owner;
 use super::{JobError, Services, Trigger};
 use crate::domain::account::AccountName;
 use crate::domain::candidate::Candidate;
+use crate::domain::expiry::Ttl;
 use crate::domain::renewal::{renewed_value, NewToken};
 use crate::domain::sealed::SealedToken;
 use crate::domain::token_value::parse_token_value;
@@ -695,15 +696,16 @@ impl Pass<'_> {
                 }
             })?;
             // The row exactly as the next sync would build it from the new value.
-            let Ok(candidate) = Candidate::parse(account, key.clone(), &value, ttl_ms, at) else {
+            let ttl = Ttl::Millis(ttl_ms as u64);
+            let Ok(candidate) = Candidate::parse(account, key.clone(), &value, ttl, at) else {
                 continue;
             };
             let fingerprint = candidate.fingerprint(keyring);
             let mut token_row = candidate.seal(keyring, fingerprint);
-            token_row.metadata["renewed_at"] = json!(at);
-            token_row.metadata["renewal_count"] = json!(session.renewal_count + 1);
-            token_row.metadata["renew_state"] = json!("renewed");
-            token_row.metadata["renew_attempted_at"] = json!(at);
+            token_row.metadata.renewed_at = Some(at);
+            token_row.metadata.renewal_count = Some(session.renewal_count + 1);
+            token_row.metadata.renew_state = Some("renewed".into());
+            token_row.metadata.renew_attempted_at = Some(at);
             writes.push(Write {
                 session: index,
                 redis_key: key.clone(),

@@ -770,3 +770,77 @@ async fn two_passes_at_once_renew_each_session_once() {
         0
     );
 }
+
+/// Request lines in the log file named by the setting `var` that `is_request` accepts.
+fn requests_in(var: &str, is_request: fn(&str) -> bool) -> usize {
+    std::fs::read_to_string(crate::support::var(var))
+        .unwrap()
+        .lines()
+        .filter(|l| is_request(l))
+        .count()
+}
+
+/// (Upstash, PostgREST) requests served so far, from their logs.
+fn upstream_requests() -> (usize, usize) {
+    flush_pause();
+    (
+        requests_in("TM_TEST_UPSTASH_LOG", |l| {
+            l.starts_with("upstash-local request ")
+        }),
+        requests_in("TM_TEST_POSTGREST_LOG", |l| l.contains(" HTTP/1.1\" ")),
+    )
+}
+
+/// Gives the servers a moment to write their log lines.
+fn flush_pause() {
+    std::thread::sleep(std::time::Duration::from_millis(150));
+}
+
+#[tokio::test]
+async fn a_pass_costs_five_subrequests_plus_one_per_renewed_session() {
+    let mut stack = TestStack::start().await;
+    let standin = start_standin(600).await;
+    for (digits, subs, name) in [
+        ("136189", 7, "apex136189"),
+        ("266668", 6, "apex266668"),
+        ("272045", 6, "apex272045"),
+    ] {
+        let session = login(&standin, name).await;
+        seed_shared(&mut stack, digits, subs, &session);
+    }
+    set_lifetime(&standin, 4800);
+    sync(&stack.services(), Trigger::Http).await.unwrap();
+    let services = Services::new(config(&stack, &standin, &[]));
+    let (upstash_before, postgrest_before) = upstream_requests();
+    let report = renew(&services, Trigger::Http, false).await.unwrap();
+    let (upstash_after, postgrest_after) = upstream_requests();
+    let (upstash, postgrest) = (
+        upstash_after - upstash_before,
+        postgrest_after - postgrest_before,
+    );
+    let tradovate = standin.state.stats().renew_requests as usize;
+    assert_eq!((report.renewed, report.keys_written), (3, 22));
+    assert_eq!(
+        (upstash, postgrest, tradovate),
+        (3, 2, 3),
+        "Upstash, PostgREST, Tradovate"
+    );
+    eprintln!(
+        "renew pass: {} sessions, {} keys: Upstash {upstash} + PostgREST {postgrest} + Tradovate {tradovate} = {} subrequests",
+        report.renewed,
+        report.keys_written,
+        upstash + postgrest + tradovate
+    );
+    // A pass with nothing in the window costs the fixed five and calls Tradovate not at all.
+    let (u0, p0) = upstream_requests();
+    assert_eq!(
+        renew(&services, Trigger::Http, false)
+            .await
+            .unwrap()
+            .candidates,
+        0
+    );
+    let (u1, p1) = upstream_requests();
+    assert_eq!((u1 - u0, p1 - p0), (3, 2));
+    assert_eq!(standin.state.stats().renew_requests, 3);
+}

@@ -127,6 +127,7 @@ pub fn check(lookup: &dyn Fn(&str) -> Option<String>, kept: &[String], crons: &[
     for (name, expression, job) in [
         ("SYNC_CRON", &config.sync_cron, "sync"),
         ("CLEANUP_CRON", &config.cleanup_cron, "cleanup"),
+        ("RENEW_CRON", &config.renew_cron, "renew"),
     ] {
         if !crons.contains(expression) {
             report.findings.push(Finding::Invalid {
@@ -151,6 +152,8 @@ pub fn check(lookup: &dyn Fn(&str) -> Option<String>, kept: &[String], crons: &[
                 "sync"
             } else if *c == config.cleanup_cron {
                 "cleanup"
+            } else if *c == config.renew_cron {
+                "renew"
             } else {
                 "none"
             };
@@ -209,7 +212,7 @@ pub fn run(wrangler_toml: &Path, kept: &[String], allow_missing: bool) -> ExitCo
 mod tests {
     use super::*;
 
-    const CRONS: &[&str] = &["*/30 * * * *", "0 2 * * *"];
+    const CRONS: &[&str] = &["*/30 * * * *", "0 2 * * *", "*/5 * * * *"];
 
     fn crons() -> Vec<String> {
         CRONS.iter().map(|c| c.to_string()).collect()
