@@ -33,7 +33,7 @@ fn value_of(stack: &mut TestStack, key: &str) -> String {
 }
 
 fn token_in(value: &str) -> String {
-    token_manager::domain::parse_token_value(value.as_bytes())
+    token_manager::domain::token_value::parse_token_value(value.as_bytes())
         .unwrap()
         .access_token
 }
