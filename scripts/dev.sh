@@ -53,6 +53,14 @@ build_local_servers
 build_worker
 stack_up
 "$REPO_ROOT/scripts/seed-demo-tokens.sh" "$REDIS_PORT" "$TRADOVATE_URL"
+# Fire the sync cron, then the renew cron, once (wrangler dev runs cron triggers only when
+# asked): with .dev.vars' RENEW_BEFORE_MINUTES=85 the three demo sessions are renewed now.
+if curl -fsS --max-time 60 "$WORKER_URL/__scheduled?cron=*/30+*+*+*+*" >/dev/null &&
+  curl -fsS --max-time 60 "$WORKER_URL/__scheduled?cron=*/5+*+*+*+*" >/dev/null; then
+  say "fired the sync and renew crons once: the demo sessions are renewed (tokenctl status, list)"
+else
+  say "could not fire the sync and renew crons (log: $(log_file worker)); the stack is up anyway"
+fi
 
 read_key=$(dotenv_get "$WORKER_ENV" TOKEN_MANAGER_READ_KEY)
 admin_key=$(dotenv_get "$WORKER_ENV" TOKEN_MANAGER_ADMIN_KEY)
