@@ -246,7 +246,8 @@ mod tests {
             report.crons,
             vec![
                 ("*/30 * * * *".to_string(), "sync"),
-                ("0 2 * * *".to_string(), "cleanup")
+                ("0 2 * * *".to_string(), "cleanup"),
+                ("*/5 * * * *".to_string(), "renew")
             ]
         );
     }
