@@ -13,7 +13,9 @@ pub struct CleanupReport {
     pub message: String,
     /// The run's id in `sync_runs`.
     pub run_id: String,
-    /// `sync_runs` rows deleted for being older than `SYNC_RUNS_RETENTION_DAYS`.
+    /// `sync_runs` rows deleted for being older than `SYNC_RUNS_RETENTION_DAYS` (0 from a
+    /// Worker before retention).
+    #[serde(default)]
     pub pruned_runs: u64,
     /// Audit rows older than `AUDIT_RETENTION_DAYS` deleted by this run.
     #[serde(default)]

@@ -64,10 +64,12 @@ pub struct RecentToken {
 }
 
 /// Where status's Redis figure comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RedisTokensSource {
-    /// The last successful sync's count.
+    /// The last successful sync's count (also what an answer without this field means: a
+    /// Worker from before it counted Redis itself).
+    #[default]
     LastSync,
     /// No successful sync yet: no figure.
     None,
@@ -86,8 +88,10 @@ pub struct StatusReport {
     /// one): status never scans Redis. For a scoped read key, only its main accounts'.
     pub redis_tokens: u64,
     /// Where `redis_tokens` comes from.
+    #[serde(default)]
     pub redis_tokens_source: RedisTokensSource,
     /// When the sync that counted `redis_tokens` finished.
+    #[serde(default)]
     pub redis_counted_at: Option<DateTime<Utc>>,
     /// True when no sync has succeeded yet, the last one failed, or Redis held a different
     /// number of accounts at the last sync than Supabase has active tokens.
