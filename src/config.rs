@@ -209,7 +209,7 @@ impl Config {
             ));
         }
         let renew = RenewSettings {
-            enabled: flag("RENEW_ENABLED", get("RENEW_ENABLED"))?,
+            enabled: boolean("RENEW_ENABLED", get("RENEW_ENABLED"), false)?,
             demo_url: match get("TRADOVATE_DEMO_URL") {
                 Some(url) => http_url("TRADOVATE_DEMO_URL", &url)?.0,
                 None => DEFAULT_TRADOVATE_DEMO_URL.to_string(),
@@ -639,21 +639,6 @@ fn api_key(
         secret: Secret::new(secret),
         accounts,
     })
-}
-
-/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, any case); absent is false.
-fn flag(name: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
-    let Some(value) = value else {
-        return Ok(false);
-    };
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(invalid(
-            name,
-            format!("expected true or false, got {value:?}"),
-        )),
-    }
 }
 
 fn number(

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::cli::{Cli, Command};
 use crate::client::{validate_account, Call, Client, ListFilter, Response, RestoreOptions};
 use crate::config::{resolve, DotEnv, Overrides, Surroundings};
-use crate::error::{cut, CliError, EXIT_OK};
+use crate::error::{CliError, EXIT_OK};
 use crate::render;
 use crate::spinner::Spinner;
 
@@ -118,7 +118,7 @@ fn read<T: DeserializeOwned>(resp: &Response, what: &str) -> Result<T, CliError>
                 e.line(),
                 e.column()
             ),
-            _ => format!("it is not JSON: {:?}", cut(text.trim(), 200)),
+            _ => format!("it is not JSON ({} bytes)", resp.body.len()),
         };
         CliError::Unexpected(format!(
             "HTTP {} but the body is not {what}: {why}; is --url the token-manager Worker, \
