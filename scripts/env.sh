@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints the settings of a running stack as export lines, under the names the Rust tests read:
 #
-#   scripts/stack.sh up test && eval "$(scripts/env.sh test)" && cargo test --test e2e
+#   scripts/stack.sh up test && eval "$(scripts/env.sh test)" && cargo test --test suite e2e::
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"

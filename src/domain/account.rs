@@ -589,4 +589,50 @@ mod tests {
             prop_assert_eq!(m.as_str(), explicit.as_str());
         }
     }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Account names: accepted exactly when non-empty, at most 200 bytes, without whitespace or
+        /// control characters; kept verbatim; the Redis key rule and the main-account rule agree.
+        #[test]
+        fn account_rules_hold_on_adversarial_names(
+            name in prop_oneof![
+                3 => r#"[a-zA-Z0-9_,.()%&*'"\\;=:/?#@!$+\[\]{}<>|^~`-]{0,40}"#,
+                2 => any::<String>(),
+                1 => "(PA)?APEX[0-9]{0,16}",
+                1 => "[aé账🙂]{190,210}",
+                1 => r"[a ,\t\n\x{a0}\x00\x7f\x{200b}]{0,8}",
+            ],
+            explicit in prop::option::of(r"[ -~]{0,12}"),
+        ) {
+            let parsed = AccountName::parse(&name);
+            let expected_ok = !name.is_empty()
+                && name.len() <= AccountName::MAX_LEN
+                && !name.chars().any(|c| c.is_control() || c.is_whitespace());
+            prop_assert_eq!(parsed.is_ok(), expected_ok, "{:?}", name);
+            let key = format!("token:{name}");
+            let from_key = AccountName::from_redis_key(&key, "token:*");
+            match &parsed {
+                Ok(account) => {
+                    prop_assert_eq!(account.as_str(), name.as_str());
+                    prop_assert_eq!(from_key.as_ref(), Ok(account));
+                    let main = main_account_for(account, explicit.as_deref());
+                    prop_assert!(AccountName::parse(main.as_str()).is_ok());
+                    match explicit.as_deref().map(AccountName::parse) {
+                        Some(Ok(e)) => prop_assert_eq!(&main, &e),
+                        _ => {
+                            prop_assert_eq!(&main_account_for(&main, None), &main);
+                            prop_assert!(main == *account || main.as_str().starts_with("APEX_"));
+                        }
+                    }
+                }
+                Err(_) if name.is_empty() => prop_assert_eq!(
+                    from_key,
+                    Err(AccountNameError::OnlyPrefix { prefix: "token:".into() })
+                ),
+                Err(e) => prop_assert_eq!(from_key.as_ref(), Err(e)),
+            }
+        }
+    }
 }

@@ -916,3 +916,177 @@ mod tests {
         })
     }
 }
+
+/// Adversarial values (property-based; no nightly, so no cargo-fuzz): what a bot, a bug or an
+/// attacker could leave in Redis, through the parser and the expiry rules together.
+#[cfg(test)]
+mod adversarial_tests {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    use chrono::{Duration, TimeZone, Utc};
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::{parse_token_value, ValueFormat, MAX_VALUE_BYTES};
+    use crate::domain::expiry::{jwt_exp, resolve_expiry, ExpirySource, Ttl};
+
+    /// A marker every generated token contains, so a skip reason that echoes the value is caught.
+    const MARK: &str = "SECRETMARK";
+
+    fn arb_exp_claim() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            (0i64..=MAX_EPOCH).prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            (-1e20f64..1e20).prop_map(Value::from),
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            "[ -~]{0,20}".prop_map(Value::from),
+            (0i64..=MAX_EPOCH).prop_map(|n| Value::from(n.to_string())),
+            Just(json!([1729176300])),
+            Just(json!({"exp": 1729176300})),
+        ]
+    }
+
+    const MAX_EPOCH: i64 = 253_402_300_799;
+
+    /// JWT-shaped strings: base64 (either alphabet, padded or not) of random claims, bytes or text,
+    /// with 1 to 4 segments.
+    fn arb_jwt() -> impl Strategy<Value = String> {
+        let claims = (arb_exp_claim(), any::<bool>(), "[a-z]{0,8}").prop_map(|(exp, with, sub)| {
+            let mut c = json!({ "sub": sub });
+            if with {
+                c["exp"] = exp;
+            }
+            c.to_string().into_bytes()
+        });
+        let payload = prop_oneof![
+            4 => claims,
+            1 => prop::collection::vec(any::<u8>(), 0..40),
+            1 => "[ -~]{0,30}".prop_map(String::into_bytes),
+        ];
+        (payload, 0u8..4, 1usize..=4, "[A-Za-z0-9_-]{0,12}").prop_map(
+            |(payload, engine, segments, sig)| {
+                let body = match engine {
+                    0 => URL_SAFE_NO_PAD.encode(&payload),
+                    1 => URL_SAFE.encode(&payload),
+                    2 => STANDARD.encode(&payload),
+                    _ => String::from_utf8_lossy(&payload).into_owned(),
+                };
+                let parts = [
+                    format!("eyJ{MARK}"),
+                    body,
+                    format!("{sig}{MARK}"),
+                    "x".into(),
+                ];
+                parts[..segments].join(".")
+            },
+        )
+    }
+
+    fn arb_field() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            3 => arb_jwt().prop_map(Value::from),
+            1 => proptest::string::string_regex("[!-~]{1,20}")
+                .unwrap()
+                .prop_map(|s| Value::from(format!("{s}{MARK}"))),
+            1 => any::<String>().prop_map(|s| Value::from(format!("{s}{MARK}"))),
+            2 => arb_exp_claim(),
+            1 => "(19|20|99|100)[0-9]{2}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}(:[0-9]{2})?)?"
+                .prop_map(Value::from),
+            1 => Just(Value::from("")),
+        ]
+    }
+
+    fn arb_value() -> impl Strategy<Value = Vec<u8>> {
+        let names = prop::sample::select(vec![
+            "accessToken",
+            "access_token",
+            "token",
+            "expirationTime",
+            "expires_at",
+            "mdAccessToken",
+            "userId",
+            "name",
+            "main_account",
+            "token_type",
+            "tokenType",
+            "AccessToken",
+            "exp",
+        ]);
+        let object = prop::collection::vec((names, arb_field()), 0..8).prop_map(|fields| {
+            let map: serde_json::Map<String, Value> = fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            serde_json::to_vec(&Value::Object(map)).unwrap()
+        });
+        prop_oneof![
+            4 => object,
+            2 => arb_jwt().prop_map(String::into_bytes),
+            1 => (arb_jwt(), 0usize..40, prop::sample::select(vec![" ", "\n", "\t", "\0", "é", "\u{a0}"]))
+                .prop_map(|(t, at, ins)| {
+                    let mut at = at.min(t.len());
+                    while !t.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    format!("{}{ins}{}", &t[..at], &t[at..]).into_bytes()
+                }),
+            1 => prop::collection::vec(any::<u8>(), 0..64),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whatever Redis holds: no panic; an accepted value has a clean token and a consistent
+        /// expiry; a refused one has a reason that does not show the value.
+        #[test]
+        fn parser_invariants_hold_on_adversarial_values(raw in arb_value(), pttl in prop_oneof![Just(-2i64), Just(-1), Just(0), 1i64..i64::MAX]) {
+            let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+            match parse_token_value(&raw) {
+                Ok(v) => {
+                    prop_assert!(!v.access_token.is_empty());
+                    prop_assert!(v.access_token.bytes().all(|b| b.is_ascii_graphic()));
+                    prop_assert!(raw.len() <= MAX_VALUE_BYTES);
+                    prop_assert_eq!(v.format == ValueFormat::Json, raw.trim_ascii_start().starts_with(b"{"));
+                    for s in [&v.md_access_token, &v.user_id, &v.name, &v.main_account].into_iter().flatten() {
+                        prop_assert!(!s.is_empty());
+                    }
+                    if let Some(at) = v.explicit_expiry {
+                        // (A positive fraction of a second rounds to the epoch itself.)
+                        prop_assert!(at.timestamp() >= 0 && at.timestamp() <= MAX_EPOCH);
+                    }
+                    let (at, source) = resolve_expiry(&v, Ttl::from_pttl(pttl).expect("a PTTL answer"), now);
+                    prop_assert_eq!(at.is_none(), source == ExpirySource::Unknown);
+                    match source {
+                        ExpirySource::Explicit => prop_assert_eq!(at, v.explicit_expiry),
+                        ExpirySource::JwtExp => {
+                            prop_assert!(v.explicit_expiry.is_none());
+                            prop_assert_eq!(at, jwt_exp(&v.access_token));
+                        }
+                        ExpirySource::RedisTtl => {
+                            prop_assert!(v.explicit_expiry.is_none() && jwt_exp(&v.access_token).is_none());
+                            prop_assert!(pttl > 0 && at.unwrap() > now);
+                        }
+                        ExpirySource::Unknown => {
+                            prop_assert!(v.explicit_expiry.is_none() && jwt_exp(&v.access_token).is_none());
+                            prop_assert!(pttl <= 0 || Duration::try_milliseconds(pttl).and_then(|d| now.checked_add_signed(d)).is_none());
+                        }
+                    }
+                    if let Some(at) = jwt_exp(&v.access_token) {
+                        prop_assert!(at.timestamp() >= 0 && at.timestamp() <= MAX_EPOCH + 1);
+                    }
+                    // Deterministic.
+                    prop_assert_eq!(parse_token_value(&raw).ok(), Some(v));
+                }
+                Err(reason) => {
+                    let shown = format!("{reason} {reason:?}");
+                    prop_assert!(!shown.contains(MARK), "{}", shown);
+                    prop_assert!(!shown.is_empty());
+                }
+            }
+        }
+    }
+}

@@ -4,34 +4,33 @@
 use chrono::{Duration, Utc};
 use token_manager::crypto::key_fingerprint;
 
-use crate::support::{call_worker as call, demo_tokens, var, TestStack};
+use crate::support::{admin_key, bearer, demo_tokens, read_key, TestStack};
 
 #[tokio::test]
 async fn reads_through_the_worker_are_audited_after_the_answer() {
     let mut stack = TestStack::start().await;
     stack.seed(&demo_tokens(Utc::now() + Duration::hours(1)));
-    let (admin, read) = (var("TM_TEST_ADMIN_KEY"), var("TM_TEST_READ_KEY"));
-    assert_eq!(call("POST", "/v1/sync", Some(&admin)).await.status, 200);
+    let (admin, read) = (admin_key(), read_key());
+    let worker = stack.worker();
+    assert_eq!(worker.sync().await.status, 200);
 
-    let client = reqwest::Client::new();
+    let authorization = bearer(&read);
+    let headers = [
+        ("authorization", authorization.as_str()),
+        ("user-agent", "e2e-audit/1.0"),
+    ];
     for (path, status) in [
         ("/v1/tokens/APEX_136189", 200),
         ("/token-manager?action=get&account=NOPE_1", 404),
     ] {
-        let response = client
-            .get(format!("{}{path}", var("TM_TEST_WORKER_URL")))
-            .bearer_auth(&read)
-            .header("user-agent", "e2e-audit/1.0")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), status, "{path}");
+        let answer = worker.send("GET", path, &headers, b"").await;
+        assert_eq!(answer.status, status, "{path}");
     }
 
     // The rows are written after the answers; give wait_until a moment.
     let mut reads = Vec::new();
     for _ in 0..50 {
-        let audit = call("GET", "/v1/audit", Some(&admin)).await;
+        let audit = worker.call("GET", "/v1/audit", Some(&admin)).await;
         assert_eq!(audit.status, 200, "{}", audit.body);
         reads = audit.body["reads"].as_array().unwrap().clone();
         if reads.len() == 2 {

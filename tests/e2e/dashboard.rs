@@ -15,7 +15,8 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-use crate::support::{call_worker as call, demo_accounts, jwt, var, ScanDenied, TestStack};
+use crate::support::faults::ScanDenied;
+use crate::support::{demo_accounts, jwt, read_key, var, TestStack};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dashboard/dashboard.mjs");
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -67,11 +68,11 @@ async fn the_status_page_in_a_real_browser() {
         secrets.push(token);
         expected.insert(account, state);
     }
-    let admin = var("TM_TEST_ADMIN_KEY");
-    assert_eq!(call("POST", "/v1/sync", Some(&admin)).await.status, 200);
+    let worker = stack.worker();
+    assert_eq!(worker.sync().await.status, 200);
     // Its key leaves Redis: the next sync makes the token inactive.
     stack.del("token:PAAPEX2720450000006");
-    let second = call("POST", "/v1/sync", Some(&admin)).await;
+    let second = worker.sync().await;
     assert_eq!(second.body["deactivated"], 1, "{}", second.body);
 
     let out = PathBuf::from(var("TM_TEST_STATE_DIR")).join("dashboard");
@@ -105,7 +106,7 @@ async fn the_status_page_in_a_real_browser() {
     let mut child = Command::new("node")
         .arg(SCRIPT)
         .env("TM_DASH_URL", var("TM_TEST_WORKER_URL"))
-        .env("TM_DASH_READ_KEY", var("TM_TEST_READ_KEY"))
+        .env("TM_DASH_READ_KEY", read_key())
         .env("TM_DASH_SECRETS_FILE", &secrets_file)
         .env("TM_DASH_EXPECT_FILE", &expect_file)
         .env("TM_DASH_OUT_DIR", &out)
@@ -131,7 +132,7 @@ async fn the_status_page_in_a_real_browser() {
         match line.as_str() {
             "NEED break-upstash" => {
                 denied = Some(ScanDenied::start());
-                let failed = call("POST", "/v1/sync", Some(&admin)).await;
+                let failed = worker.sync().await;
                 assert_eq!(failed.status, 502, "{}", failed.body);
             }
             "NEED restore-upstash" => denied = None,

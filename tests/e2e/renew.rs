@@ -5,8 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::cron;
-use crate::support::{call_worker as call, var, TestStack};
+use crate::support::{var, TestStack};
 
 /// The stand-in's admin switches live beside its `/v1`.
 fn admin_url(path: &str) -> String {
@@ -41,6 +40,7 @@ fn token_in(value: &str) -> String {
 #[tokio::test]
 async fn the_renew_cron_renews_a_shared_session_through_wrangler_dev() {
     let mut stack = TestStack::start().await;
+    let worker = stack.worker();
     admin("/__admin/reset", Value::Null).await;
     // A token 10 minutes from expiry: inside the default 15-minute window.
     admin(
@@ -85,8 +85,8 @@ async fn the_renew_cron_renews_a_shared_session_through_wrangler_dev() {
         );
     }
 
-    cron("*/30 * * * *").await; // sync
-    cron("*/5 * * * *").await; // renew
+    worker.cron("*/30 * * * *").await; // sync
+    worker.cron("*/5 * * * *").await; // renew
     let stats: Value = reqwest::get(admin_url("/__admin/stats"))
         .await
         .unwrap()
@@ -115,7 +115,9 @@ async fn the_renew_cron_renews_a_shared_session_through_wrangler_dev() {
     );
 
     let read = var("TM_TEST_READ_KEY");
-    let got = call("GET", "/v1/tokens/PAAPEX1361890000003", Some(&read)).await;
+    let got = worker
+        .call("GET", "/v1/tokens/PAAPEX1361890000003", Some(&read))
+        .await;
     assert_eq!(got.status, 200);
     assert_eq!(
         got.body["token"],
@@ -124,12 +126,14 @@ async fn the_renew_cron_renews_a_shared_session_through_wrangler_dev() {
     );
     assert_eq!(got.body["environment"], "demo");
     assert_eq!(got.body["metadata"]["renewal_count"], 1);
-    let status = call("GET", "/v1/status", Some(&read)).await;
+    let status = worker.call("GET", "/v1/status", Some(&read)).await;
     assert_eq!(status.body["renewal"]["enabled"], true);
     assert_eq!(status.body["renewal"]["renewals_last_hour"], 1);
     assert_eq!(status.body["renewal"]["last_run"]["trigger"], "cron");
     assert_eq!(status.body["renewals_paused_until"], Value::Null);
-    let listed = call("GET", "/v1/tokens?main_account=APEX_136189", Some(&read)).await;
+    let listed = worker
+        .call("GET", "/v1/tokens?main_account=APEX_136189", Some(&read))
+        .await;
     assert!(listed.body["tokens"]
         .as_array()
         .unwrap()
@@ -137,7 +141,7 @@ async fn the_renew_cron_renews_a_shared_session_through_wrangler_dev() {
         .all(|t| t["renew_state"] == "renewed" && t["environment"] == "demo"));
 
     // A sync then writes nothing; a dry run finds nothing left in the window.
-    cron("*/30 * * * *").await;
+    worker.cron("*/30 * * * *").await;
     let sync = stack
         .query("select inserted, updated, unchanged from sync_runs where kind = 'sync' order by started_at desc limit 1")
         .await;
@@ -145,17 +149,20 @@ async fn the_renew_cron_renews_a_shared_session_through_wrangler_dev() {
         sync,
         vec![json!({ "inserted": 0, "updated": 0, "unchanged": 4 })]
     );
-    let dry = call(
-        "POST",
-        "/v1/renew?dry_run=true",
-        Some(&var("TM_TEST_ADMIN_KEY")),
-    )
-    .await;
+    let dry = worker
+        .call(
+            "POST",
+            "/v1/renew?dry_run=true",
+            Some(&var("TM_TEST_ADMIN_KEY")),
+        )
+        .await;
     assert_eq!(
         (dry.status, dry.body["candidates"].clone()),
         (200, json!(0))
     );
-    let refused = call("POST", "/token-manager?action=renew", Some(&read)).await;
+    let refused = worker
+        .call("POST", "/token-manager?action=renew", Some(&read))
+        .await;
     assert_eq!(refused.status, 403);
 
     // Neither token, nor the market-data tokens, in wrangler dev's log or tradovate-local's.

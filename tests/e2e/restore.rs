@@ -6,8 +6,7 @@
 use chrono::{Duration, Utc};
 use serde_json::json;
 
-use crate::cron;
-use crate::support::{call_worker as call, demo_tokens, token_of, var, TestStack};
+use crate::support::{admin_key, demo_tokens, read_key, token_of, var, TestStack};
 
 fn flushdb(stack: &mut TestStack) {
     redis::cmd("FLUSHDB").exec(&mut stack.redis).unwrap();
@@ -20,16 +19,17 @@ fn redis_get(stack: &mut TestStack, key: &str) -> Option<Vec<u8>> {
 #[tokio::test]
 async fn a_cron_sync_after_flushdb_keeps_every_token_and_writes_them_back() {
     let mut stack = TestStack::start().await;
+    let worker = stack.worker();
     let tokens = demo_tokens(Utc::now() + Duration::hours(1));
     stack.seed(&tokens);
-    let (admin, read) = (var("TM_TEST_ADMIN_KEY"), var("TM_TEST_READ_KEY"));
+    let (admin, read) = (admin_key(), read_key());
     assert_eq!(
-        call("POST", "/v1/sync", Some(&admin)).await.body["inserted"],
+        worker.call("POST", "/v1/sync", Some(&admin)).await.body["inserted"],
         22
     );
 
     flushdb(&mut stack);
-    cron("*/30 * * * *").await;
+    worker.cron("*/30 * * * *").await;
     let runs = stack
         .query("select kind, trigger, status, outcome, deactivated, restored from sync_runs order by started_at")
         .await;
@@ -47,7 +47,7 @@ async fn a_cron_sync_after_flushdb_keeps_every_token_and_writes_them_back() {
             "{key} not restored byte for byte"
         );
     }
-    let status = call("GET", "/v1/status", Some(&read)).await;
+    let status = worker.call("GET", "/v1/status", Some(&read)).await;
     assert_eq!(status.status, 200);
     assert_eq!(
         (
@@ -58,11 +58,15 @@ async fn a_cron_sync_after_flushdb_keeps_every_token_and_writes_them_back() {
         (&json!(true), &json!(22), &json!(22))
     );
     assert!(status.body["redis_loss_since"].is_string());
-    let get = call("GET", "/v1/tokens/APEX_136189", Some(&read)).await;
+    let get = worker
+        .call("GET", "/v1/tokens/APEX_136189", Some(&read))
+        .await;
     assert_eq!(get.status, 200, "{}", get.body);
 
     // The next sync finds Redis healthy again: every token unchanged, the loss cleared.
-    let again = call("POST", "/token-manager?action=sync", Some(&admin)).await;
+    let again = worker
+        .call("POST", "/token-manager?action=sync", Some(&admin))
+        .await;
     assert_eq!(
         (
             &again.body["outcome"],
@@ -71,17 +75,18 @@ async fn a_cron_sync_after_flushdb_keeps_every_token_and_writes_them_back() {
         ),
         (&json!("synced"), &json!(22), &json!(0))
     );
-    let status = call("GET", "/v1/status", Some(&read)).await;
+    let status = worker.call("GET", "/v1/status", Some(&read)).await;
     assert_eq!(status.body["redis_loss_suspected"], false);
 }
 
 #[tokio::test]
 async fn the_restore_route_its_dry_run_and_the_seed_action_on_the_built_worker() {
     let mut stack = TestStack::start().await;
+    let worker = stack.worker();
     let tokens = demo_tokens(Utc::now() + Duration::hours(1));
     stack.seed(&tokens);
-    let (admin, read) = (var("TM_TEST_ADMIN_KEY"), var("TM_TEST_READ_KEY"));
-    call("POST", "/v1/sync", Some(&admin)).await;
+    let (admin, read) = (admin_key(), read_key());
+    worker.call("POST", "/v1/sync", Some(&admin)).await;
     flushdb(&mut stack);
 
     for path in [
@@ -89,17 +94,22 @@ async fn the_restore_route_its_dry_run_and_the_seed_action_on_the_built_worker()
         "/token-manager?action=restore",
         "/?action=restore&dry_run=true",
     ] {
-        let answer = call("POST", path, Some(&read)).await;
+        let answer = worker.call("POST", path, Some(&read)).await;
         assert_eq!(
             (answer.status, answer.body["error"]["code"].as_str()),
             (403, Some("forbidden")),
             "{path}"
         );
-        assert_eq!(call("POST", path, None).await.status, 401, "{path}");
+        assert_eq!(worker.call("POST", path, None).await.status, 401, "{path}");
     }
-    assert_eq!(call("GET", "/v1/restore", Some(&admin)).await.status, 405);
+    assert_eq!(
+        worker.call("GET", "/v1/restore", Some(&admin)).await.status,
+        405
+    );
 
-    let dry = call("POST", "/v1/restore?dry_run=true", Some(&admin)).await;
+    let dry = worker
+        .call("POST", "/v1/restore?dry_run=true", Some(&admin))
+        .await;
     assert_eq!(dry.status, 200, "{}", dry.body);
     assert_eq!(
         (&dry.body["dry_run"], &dry.body["run_id"]),
@@ -120,7 +130,9 @@ async fn the_restore_route_its_dry_run_and_the_seed_action_on_the_built_worker()
         "the dry run recorded a run"
     );
 
-    let restored = call("POST", "/token-manager?action=restore", Some(&admin)).await;
+    let restored = worker
+        .call("POST", "/token-manager?action=restore", Some(&admin))
+        .await;
     assert_eq!(restored.status, 200, "{}", restored.body);
     assert_eq!(restored.body["restored"].as_array().unwrap().len(), 22);
     assert_eq!(restored.cache_control.as_deref(), Some("no-store"));
@@ -131,7 +143,7 @@ async fn the_restore_route_its_dry_run_and_the_seed_action_on_the_built_worker()
             "{key}"
         );
     }
-    let again = call("POST", "/v1/restore", Some(&admin)).await;
+    let again = worker.call("POST", "/v1/restore", Some(&admin)).await;
     assert_eq!(again.body["already_present"].as_array().unwrap().len(), 22);
     assert_eq!(again.body["restored"].as_array().unwrap().len(), 0);
 

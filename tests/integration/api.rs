@@ -1,101 +1,53 @@
 //! The HTTP API natively (the same code the Worker runs), against the real services:
-//! statuses, JSON errors and scopes as DESIGN.md lists them.
+//! statuses, JSON errors and scopes as the README's API section lists them.
 
 use chrono::{Duration, Utc};
-use serde_json::Value;
-use token_manager::config::Config;
-use token_manager::http::{handle, Request};
+use token_manager::config::{Config, Loaded};
 
-/// A request as a client sends it: `Content-Length` declares the body, which the API never reads.
-fn request(method: &str, path: &str, key: Option<&str>, body: &[u8]) -> Request {
-    let mut request = http::Request::builder()
-        .method(method)
-        // Parsed as a URL first, as workerd does (dot segments resolved, `%2E` included).
-        .uri(
-            reqwest::Url::parse(&format!("http://worker{path}"))
-                .unwrap()
-                .as_str(),
-        );
-    if let Some(key) = key {
-        request = request.header("authorization", format!("Bearer {key}"));
-    }
-    if !body.is_empty() {
-        request = request.header("content-length", body.len());
-    }
-    request.body(()).unwrap()
-}
-
-use crate::support::{demo_tokens, jwt, var, TestStack};
-
-/// Calls the API natively with the test stack's configuration: status and JSON body.
-pub(crate) async fn call(
-    stack: &TestStack,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-) -> (u16, Value) {
-    call_with(stack.config_with(&[]), method, path, key, b"").await
-}
-
-async fn call_with(
-    config: Config,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-    body: &[u8],
-) -> (u16, Value) {
-    let response = handle(request(method, path, key, body), Ok(config), Utc::now()).await;
-    (
-        response.status().as_u16(),
-        serde_json::from_str(response.body()).expect("every answer is JSON"),
-    )
-}
+use crate::support::{admin, admin_key, demo_tokens, enc, jwt, read_key, Api, TestStack};
 
 #[tokio::test]
 async fn the_seed_walkthrough_answers_like_the_edge_function() {
     let mut stack = TestStack::start().await;
     stack.seed(&demo_tokens(Utc::now() + Duration::hours(1)));
-    let (admin, read) = (var("TM_TEST_ADMIN_KEY"), var("TM_TEST_READ_KEY"));
+    let api = stack.api();
 
-    let (status, sync) = call(&stack, "GET", "/token-manager?action=sync", Some(&admin)).await;
-    assert_eq!(status, 200, "{sync}");
-    assert_eq!(sync["message"], "Synced 22 tokens from Redis to Supabase");
-    assert_eq!(sync["tokens_synced"], 22);
-    assert_eq!(sync["key_mappings"], 22);
+    let sync = api.seed_action("sync", None).await;
+    assert_eq!(sync.status, 200, "{}", sync.body);
+    assert_eq!(
+        sync.body["message"],
+        "Synced 22 tokens from Redis to Supabase"
+    );
+    assert_eq!(sync.body["tokens_synced"], 22);
+    assert_eq!(sync.body["key_mappings"], 22);
 
-    let (status, body) = call(&stack, "GET", "/token-manager?action=status", Some(&read)).await;
-    assert_eq!(status, 200);
+    let status = api.seed_action("status", None).await;
+    assert_eq!(status.status, 200);
     assert_eq!(
         (
-            body["supabase_tokens"].as_u64(),
-            body["redis_tokens"].as_u64()
+            status.body["supabase_tokens"].as_u64(),
+            status.body["redis_tokens"].as_u64()
         ),
         (Some(22), Some(22))
     );
-    assert_eq!(body["sync_needed"], false);
-    assert!(body["last_updated"].is_string());
+    assert_eq!(status.body["sync_needed"], false);
+    assert!(status.body["last_updated"].is_string());
 
-    let (status, body) = call(
-        &stack,
-        "GET",
-        "/token-manager?action=get&account=APEX_136189",
-        Some(&read),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(body["account"], "APEX_136189");
-    assert!(body["token"].as_str().unwrap().starts_with("eyJ"));
-    assert_eq!(body["expired"], false);
+    let get = api.seed_action("get", Some("APEX_136189")).await;
+    assert_eq!(get.status, 200);
+    assert_eq!(get.body["account"], "APEX_136189");
+    assert!(get.body["token"].as_str().unwrap().starts_with("eyJ"));
+    assert_eq!(get.body["expired"], false);
 
-    let (status, body) = call(
-        &stack,
-        "POST",
-        "/token-manager?action=cleanup",
-        Some(&admin),
-    )
-    .await;
+    let cleanup = api
+        .call("POST", "/token-manager?action=cleanup", Some(&admin_key()))
+        .await;
     assert_eq!(
-        (status, body["success"].as_bool(), body["cleaned"].as_u64()),
+        (
+            cleanup.status,
+            cleanup.body["success"].as_bool(),
+            cleanup.body["cleaned"].as_u64()
+        ),
         (200, Some(true), Some(0))
     );
 }
@@ -112,32 +64,20 @@ async fn v1_routes_list_metadata_only_and_filter_literally() {
         "token:a,b",
         jwt("comma", Utc::now() + Duration::hours(1)).as_str(),
     );
-    let (admin, read) = (var("TM_TEST_ADMIN_KEY"), var("TM_TEST_READ_KEY"));
-    assert_eq!(call(&stack, "POST", "/v1/sync", Some(&admin)).await.0, 200);
+    let api = stack.api();
+    assert_eq!(api.sync().await.status, 200);
 
-    let (status, body) = call(
-        &stack,
-        "GET",
-        "/v1/tokens?main_account=APEX_136189",
-        Some(&read),
-    )
-    .await;
-    assert_eq!((status, body["count"].as_u64()), (200, Some(8)));
+    let list = api.list("?main_account=APEX_136189").await;
+    assert_eq!((list.status, list.body["count"].as_u64()), (200, Some(8)));
     assert!(
-        !body.to_string().contains("eyJ"),
+        !list.text.contains("eyJ"),
         "a listing never carries a token"
     );
-    assert!(body["tokens"][0].get("access_token").is_none());
+    assert!(list.body["tokens"][0].get("access_token").is_none());
 
-    let (_, body) = call(
-        &stack,
-        "GET",
-        "/v1/tokens?expiring_within=10m&active=true",
-        Some(&read),
-    )
-    .await;
-    assert_eq!(body["count"], 1);
-    assert_eq!(body["tokens"][0]["account_name"], "APEX_5000001");
+    let list = api.list("?expiring_within=10m&active=true").await;
+    assert_eq!(list.body["count"], 1);
+    assert_eq!(list.body["tokens"][0]["account_name"], "APEX_5000001");
 
     // Filter syntax in a value is data, not syntax.
     for hostile in [
@@ -147,20 +87,23 @@ async fn v1_routes_list_metadata_only_and_filter_literally() {
         "APEX_136189)",
         "\"APEX_136189\"",
     ] {
-        let path = format!("/v1/tokens?main_account={}", urlencode(hostile));
-        let (status, body) = call(&stack, "GET", &path, Some(&read)).await;
+        let list = api.list(&format!("?main_account={}", enc(hostile))).await;
         let expected = u64::from(hostile == "a,b");
         assert_eq!(
-            (status, body["count"].as_u64()),
+            (list.status, list.body["count"].as_u64()),
             (200, Some(expected)),
-            "{hostile}: {body}"
+            "{hostile}: {}",
+            list.body
         );
     }
-    let (status, body) = call(&stack, "GET", "/v1/tokens/a%2Cb", Some(&read)).await;
-    assert_eq!((status, body["account"].as_str()), (200, Some("a,b")));
-    let (status, body) = call(&stack, "GET", "/v1/tokens/%2A", Some(&read)).await;
+    let token = api.token("a,b").await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
+        (token.status, token.body["account"].as_str()),
+        (200, Some("a,b"))
+    );
+    let token = api.token("*").await;
+    assert_eq!(
+        (token.status, token.code()),
         (404, Some("account_not_found"))
     );
 }
@@ -173,8 +116,9 @@ async fn keys_scopes_methods_and_bad_input_get_their_documented_status() {
         "token:APEX_6000001",
         jwt("old", Utc::now() - Duration::minutes(1)).as_str(),
     );
-    let (admin, read) = (var("TM_TEST_ADMIN_KEY"), var("TM_TEST_READ_KEY"));
-    call(&stack, "POST", "/v1/sync", Some(&admin)).await;
+    let (admin_key, read) = (admin_key(), read_key());
+    let api = stack.api();
+    api.sync().await;
 
     let cases: &[(&str, &str, Option<&str>, u16, &str)] = &[
         ("GET", "/v1/status", None, 401, "unauthorized"),
@@ -223,15 +167,27 @@ async fn keys_scopes_methods_and_bad_input_get_their_documented_status() {
             410,
             "token_expired",
         ),
-        ("GET", "/v1/sync", Some(&admin), 405, "method_not_allowed"),
         (
-            "DELETE",
-            "/v1/tokens/APEX_136189",
-            Some(&admin),
+            "GET",
+            "/v1/sync",
+            Some(&admin_key),
             405,
             "method_not_allowed",
         ),
-        ("GET", "/v2/anything", Some(&admin), 404, "route_not_found"),
+        (
+            "DELETE",
+            "/v1/tokens/APEX_136189",
+            Some(&admin_key),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "GET",
+            "/v2/anything",
+            Some(&admin_key),
+            404,
+            "route_not_found",
+        ),
         (
             "GET",
             "/v1/tokens?limit=0",
@@ -241,36 +197,26 @@ async fn keys_scopes_methods_and_bad_input_get_their_documented_status() {
         ),
     ];
     for (method, path, key, status, code) in cases {
-        let (got, body) = call(&stack, method, path, *key).await;
-        assert_eq!(
-            (got, body["error"]["code"].as_str()),
-            (*status, Some(*code)),
-            "{method} {path}"
-        );
-        assert!(body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()));
+        api.call(method, path, *key)
+            .await
+            .assert_error(*status, code, &format!("{method} {path}"));
     }
 
     // No route takes a body: one is never read (a malformed one changes nothing), and one
     // declared over the limit is refused.
-    let config = stack.config_with(&[]);
-    let (status, body) =
-        call_with(config.clone(), "POST", "/v1/sync", Some(&admin), b"{oops").await;
+    let answer = api
+        .request("POST", "/v1/sync", Some(&admin()), b"{oops")
+        .await;
     assert_eq!(
-        (status, body["success"].as_bool()),
+        (answer.status, answer.body["success"].as_bool()),
         (200, Some(true)),
-        "{body}"
+        "{}",
+        answer.body
     );
-    let (status, _) = call_with(
-        config,
-        "POST",
-        "/v1/sync",
-        Some(&admin),
-        &vec![b'x'; 70_000],
-    )
-    .await;
-    assert_eq!(status, 413);
+    let answer = api
+        .request("POST", "/v1/sync", Some(&admin()), &vec![b'x'; 70_000])
+        .await;
+    assert_eq!(answer.status, 413);
 }
 
 #[tokio::test]
@@ -279,70 +225,45 @@ async fn missing_configuration_answers_503_naming_the_setting_and_health_still_a
     let mut settings = stack.settings();
     settings.remove("TOKEN_ENCRYPTION_KEY");
     let config = Config::from_lookup(|name| settings.get(name).cloned());
-    let read = var("TM_TEST_READ_KEY");
-    let loaded = || token_manager::config::Loaded::from_lookup(|name| settings.get(name).cloned());
     assert!(config.is_err());
     // The caller with a key learns which setting; a caller without one only that it is not
     // configured.
-    let response = handle(
-        request("GET", "/v1/status", Some(&read), b""),
-        loaded(),
-        Utc::now(),
-    )
-    .await;
-    assert_eq!(response.status(), 503);
+    let api = Api::native(Loaded::from_lookup(|name| settings.get(name).cloned()));
+    let status = api.status().await;
+    assert_eq!(status.status, 503);
     assert!(
-        response.body().contains("TOKEN_ENCRYPTION_KEY"),
+        status.text.contains("TOKEN_ENCRYPTION_KEY"),
         "{}",
-        response.body()
+        status.text
     );
     for key in [None, Some("not-a-configured-key-0000000000000000")] {
-        let response = handle(request("GET", "/v1/status", key, b""), loaded(), Utc::now()).await;
-        assert_eq!(response.status(), 503);
+        let status = api.call("GET", "/v1/status", key).await;
+        assert_eq!(status.status, 503);
         assert!(
-            response.body().contains("not configured")
-                && !response.body().contains("TOKEN_ENCRYPTION_KEY"),
+            status.text.contains("not configured") && !status.text.contains("TOKEN_ENCRYPTION_KEY"),
             "{}",
-            response.body()
+            status.text
         );
     }
-
-    let health = handle(request("GET", "/health", None, b""), config, Utc::now()).await;
-    assert_eq!(health.status(), 200);
+    assert_eq!(Api::native(config).health().await.status, 200);
 }
 
 #[tokio::test]
 async fn an_unreachable_upstream_answers_502_naming_it_and_changes_nothing() {
     let mut stack = TestStack::start().await;
     stack.seed(&demo_tokens(Utc::now() + Duration::hours(1)));
-    let admin = var("TM_TEST_ADMIN_KEY");
-    call(&stack, "POST", "/v1/sync", Some(&admin)).await;
+    stack.api().sync().await;
     let before = stack.dump().await;
     stack.del("token:APEX_136189");
 
-    let down = stack.config_with(&[("UPSTASH_REDIS_REST_URL", "http://127.0.0.1:9")]);
-    let (status, body) = call_with(down, "POST", "/v1/sync", Some(&admin), b"").await;
+    let down = stack.api_with(&[("UPSTASH_REDIS_REST_URL", "http://127.0.0.1:9")]);
+    let answer = down.sync().await;
+    assert_eq!((answer.status, answer.code()), (502, Some("upstash_error")));
+    let down = stack.api_with(&[("SUPABASE_REST_URL", "http://127.0.0.1:9")]);
+    let answer = down.call("GET", "/v1/status", Some(&admin_key())).await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (502, Some("upstash_error"))
-    );
-    let down = stack.config_with(&[("SUPABASE_REST_URL", "http://127.0.0.1:9")]);
-    let (status, body) = call_with(down, "GET", "/v1/status", Some(&admin), b"").await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
+        (answer.status, answer.code()),
         (502, Some("supabase_error"))
     );
     assert_eq!(stack.dump().await, before, "no token changed");
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'_' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

@@ -5,36 +5,31 @@
 
 use chrono::{Duration, Utc};
 use serde_json::Value;
-use token_manager::config::Config;
-use token_manager::http::handle;
 use token_manager::jobs::{cleanup::cleanup, sync::sync, Trigger};
 
-use crate::support::{demo_tokens, jwt, token_of, var, TestStack};
+use crate::support::{bearer, demo_tokens, jwt, token_of, var, Api, TestStack};
 
 const NAMED_KEY: &str = "bot-eu-read-key-for-audit-tests-00000000";
 const UNNAMED_KEY: &str = "unnamed-read-key-for-audit-tests-0000000";
 
-/// Reads the test stack's configuration with two read keys: one named `bot-eu`, one unnamed.
-fn config(stack: &TestStack, changes: &[(&'static str, &str)]) -> Config {
+/// The API natively with the test stack's configuration and two read keys: one named
+/// `bot-eu`, one unnamed.
+fn api(stack: &TestStack, changes: &[(&'static str, &str)]) -> Api {
     let keys = format!("bot-eu:{NAMED_KEY},{UNNAMED_KEY}");
     let mut all = vec![("TOKEN_MANAGER_READ_KEY", keys.as_str())];
     all.extend_from_slice(changes);
-    stack.config_with(&all)
+    stack.api_with(&all)
 }
 
 /// `GET path` as a client behind Cloudflare sends it: key, client IP, user agent.
-async fn read(config: &Config, path: &str, key: &str, ip: &str) -> (u16, Value) {
-    let request = http::Request::builder()
-        .method("GET")
-        .uri(format!("http://worker{path}"))
-        .header("authorization", format!("Bearer {key}"))
-        .header("cf-connecting-ip", ip)
-        .header("user-agent", "bot/1.0 (audit test)")
-        .body(())
-        .unwrap();
-    let response = handle(request, Ok(config.clone()), Utc::now()).await;
-    let status = response.status().as_u16();
-    (status, serde_json::from_str(response.body()).unwrap())
+async fn read(api: &Api, path: &str, key: &str, ip: &str) -> (u16, Value) {
+    let authorization = bearer(key);
+    let headers = [
+        ("authorization", authorization.as_str()),
+        ("cf-connecting-ip", ip),
+        ("user-agent", "bot/1.0 (audit test)"),
+    ];
+    api.send("GET", path, &headers, b"").await.into_parts()
 }
 
 /// A stack with the demo tokens synced, one expired and one inactive token.
@@ -57,7 +52,7 @@ async fn seeded(stack: &mut TestStack) {
 async fn every_read_path_is_recorded_with_the_key_name_and_never_a_secret() {
     let mut stack = TestStack::start().await;
     seeded(&mut stack).await;
-    let config = config(&stack, &[]);
+    let api = api(&stack, &[]);
     let admin = var("TM_TEST_ADMIN_KEY");
 
     let cases = [
@@ -78,18 +73,18 @@ async fn every_read_path_is_recorded_with_the_key_name_and_never_a_secret() {
         ("/v1/tokens/GONE_1", UNNAMED_KEY, 410, "GONE_1"),
     ];
     for (i, (path, key, status, _)) in cases.iter().enumerate() {
-        let (got, body) = read(&config, path, key, &format!("203.0.113.{i}")).await;
+        let (got, body) = read(&api, path, key, &format!("203.0.113.{i}")).await;
         assert_eq!(got, *status, "{path}: {body}");
     }
     // A read refused as bad input reads nothing and is not recorded.
     assert_eq!(
-        read(&config, "/v1/tokens/%00", NAMED_KEY, "203.0.113.9")
+        read(&api, "/v1/tokens/%00", NAMED_KEY, "203.0.113.9")
             .await
             .0,
         400
     );
 
-    let (status, body) = read(&config, "/v1/audit", &admin, "198.51.100.1").await;
+    let (status, body) = read(&api, "/v1/audit", &admin, "198.51.100.1").await;
     assert_eq!(status, 200, "{body}");
     let reads = body["reads"].as_array().unwrap();
     assert_eq!(body["count"], cases.len());
@@ -113,26 +108,20 @@ async fn every_read_path_is_recorded_with_the_key_name_and_never_a_secret() {
 
     // Filters: by key name, account, time; a read key may not list the audit.
     let count = |body: &Value| body["count"].as_u64().unwrap();
-    let (_, by_key) = read(&config, "/v1/audit?key=bot-eu", &admin, "x").await;
+    let (_, by_key) = read(&api, "/v1/audit?key=bot-eu", &admin, "x").await;
     assert_eq!(count(&by_key), 3);
-    let (_, by_account) = read(
-        &config,
-        "/v1/audit?account=APEX_136189&limit=1",
-        &admin,
-        "x",
-    )
-    .await;
+    let (_, by_account) = read(&api, "/v1/audit?account=APEX_136189&limit=1", &admin, "x").await;
     assert_eq!(count(&by_account), 1);
     assert_eq!(by_account["reads"][0]["key_name"], unnamed.as_str());
     let future =
         (Utc::now() + Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let (_, later) = read(&config, &format!("/v1/audit?since={future}"), &admin, "x").await;
+    let (_, later) = read(&api, &format!("/v1/audit?since={future}"), &admin, "x").await;
     assert_eq!(count(&later), 0);
-    let (_, earlier) = read(&config, &format!("/v1/audit?until={future}"), &admin, "x").await;
+    let (_, earlier) = read(&api, &format!("/v1/audit?until={future}"), &admin, "x").await;
     assert_eq!(count(&earlier), 5);
-    let (status, _) = read(&config, "/v1/audit", NAMED_KEY, "x").await;
+    let (status, _) = read(&api, "/v1/audit", NAMED_KEY, "x").await;
     assert_eq!(status, 403);
-    let (status, body) = read(&config, "/v1/audit?since=yesterday", &admin, "x").await;
+    let (status, body) = read(&api, "/v1/audit?since=yesterday", &admin, "x").await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (400, Some("invalid_query"))
@@ -169,9 +158,9 @@ async fn a_failed_audit_write_never_fails_a_read_unless_audit_is_required() {
         .unwrap();
     let before = token_manager::audit::write_failures();
 
-    let config_default = config(&stack, &[]);
+    let api_default = api(&stack, &[]);
     let (status, body) = read(
-        &config_default,
+        &api_default,
         "/v1/tokens/APEX_136189",
         NAMED_KEY,
         "203.0.113.1",
@@ -180,11 +169,11 @@ async fn a_failed_audit_write_never_fails_a_read_unless_audit_is_required() {
     assert_eq!(status, 200, "{body}");
     assert!(body["token"].is_string());
     assert!(token_manager::audit::write_failures() > before);
-    let (_, status_report) = read(&config_default, "/v1/status", NAMED_KEY, "x").await;
+    let (_, status_report) = read(&api_default, "/v1/status", NAMED_KEY, "x").await;
     assert!(status_report["audit_write_failures"].as_u64().unwrap() > before);
 
     // AUDIT_REQUIRED=true: no audit, no read (the token is withheld); 404/410 stay as they were.
-    let required = config(&stack, &[("AUDIT_REQUIRED", "true")]);
+    let required = api(&stack, &[("AUDIT_REQUIRED", "true")]);
     let (status, body) = read(
         &required,
         "/v1/tokens/APEX_136189",

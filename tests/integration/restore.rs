@@ -14,10 +14,8 @@ use token_manager::jobs::status::status;
 use token_manager::jobs::sync::{sync, Outcome, LOCK_KEY};
 use token_manager::jobs::{get::get, JobError, Services, Trigger};
 
-use crate::reliability::{
-    admin, bounded, call, lock_held, many_tokens, reader, redis_state, Fault, FaultProxy,
-};
-use crate::support::{demo_tokens, jwt, var, TestStack};
+use crate::support::faults::{Fault, FaultProxy};
+use crate::support::{admin, bounded, demo_tokens, jwt, many_tokens, reader, var, TestStack};
 
 /// A Redis value as a bot wrote it, with the TTL it gave the key.
 struct BotValue {
@@ -262,7 +260,7 @@ async fn a_flushed_redis_deactivates_nothing_and_restore_gives_back_every_format
     assert_eq!(report.restored.len(), n, "{:?}", report.skipped);
     assert!(report.already_present.is_empty() && report.skipped.is_empty());
     assert_restored_byte_for_byte(&mut stack, &values, exp, synced_at);
-    assert!(!lock_held(&mut stack), "the restore left its lock");
+    assert!(!stack.lock_held(), "the restore left its lock");
     let run = &stack
         .query("select status, outcome, restored, already_present, skipped, tokens_seen from sync_runs where kind = 'restore'")
         .await[0];
@@ -334,7 +332,7 @@ async fn a_sync_that_finds_redis_flushed_restores_in_the_same_invocation_within_
             "{key}"
         );
     }
-    assert!(!lock_held(&mut stack));
+    assert!(!stack.lock_held());
     let runs = stack
         .query("select kind, trigger, outcome from sync_runs order by started_at")
         .await;
@@ -625,14 +623,15 @@ async fn restore_never_writes_an_expired_inactive_undecryptable_or_unknown_expir
     );
     let ttl = pttl(&mut stack, "token:APEX_6000004");
     assert!((590_000..=600_000).contains(&ttl), "{ttl}");
-    let answer = call(
-        &stack.config_with(&[]),
-        "POST",
-        "/v1/restore?include_unknown_expiry=true",
-        Some(&admin()),
-        b"",
-    )
-    .await;
+    let answer = stack
+        .api()
+        .request(
+            "POST",
+            "/v1/restore?include_unknown_expiry=true",
+            Some(&admin()),
+            b"",
+        )
+        .await;
     answer.assert_error(400, "invalid_query", "include_unknown_expiry without a TTL");
     assert!(answer
         .message()
@@ -648,18 +647,18 @@ async fn a_dry_run_lists_what_it_would_do_and_writes_nothing() {
     sync(&services, Trigger::Http).await.unwrap();
     flushdb(&mut stack);
     stack.set("token:APEX_136189", tokens[0].1.as_str());
-    let redis_before = redis_state(&mut stack);
+    let redis_before = stack.redis_state();
     let runs_before = stack
         .query("select * from sync_runs order by started_at")
         .await;
     let rows_before = row_versions(&stack).await;
 
-    let config = stack.config_with(&[]);
+    let api = stack.api_with(&[]);
     for path in [
         "/v1/restore?dry_run=true",
         "/token-manager?action=restore&dry_run=true",
     ] {
-        let answer = call(&config, "POST", path, Some(&admin()), b"").await;
+        let answer = api.request("POST", path, Some(&admin()), b"").await;
         assert_eq!(answer.status, 200, "{path}: {}", answer.body);
         assert_eq!(answer.body["dry_run"], true);
         assert_eq!(answer.body["run_id"], Value::Null);
@@ -675,7 +674,7 @@ async fn a_dry_run_lists_what_it_would_do_and_writes_nothing() {
             .contains("nothing was written"));
     }
     assert_eq!(
-        redis_state(&mut stack),
+        stack.redis_state(),
         redis_before,
         "a dry run wrote to Redis"
     );
@@ -695,41 +694,35 @@ async fn a_read_key_gets_403_and_answers_runs_and_tables_never_carry_a_token() {
     let exp = Utc::now() + Duration::hours(1);
     let values = every_format(exp);
     write_all(&mut stack, &values);
-    let config = stack.config_with(&[]);
+    let api = stack.api_with(&[]);
     for path in [
         "/v1/restore",
         "/token-manager?action=restore",
         "/?action=restore&dry_run=true",
     ] {
-        call(&config, "POST", path, Some(&reader()), b"")
+        api.request("POST", path, Some(&reader()), b"")
             .await
             .assert_error(403, "forbidden", path);
-        call(&config, "POST", path, None, b"")
+        api.request("POST", path, None, b"")
             .await
             .assert_error(401, "unauthorized", path);
     }
-    call(&config, "GET", "/v1/restore", Some(&admin()), b"")
+    api.request("GET", "/v1/restore", Some(&admin()), b"")
         .await
         .assert_error(405, "method_not_allowed", "GET /v1/restore");
-    call(
-        &config,
-        "POST",
-        "/v1/restore?dry_run=yes",
-        Some(&admin()),
-        b"",
-    )
-    .await
-    .assert_error(400, "invalid_query", "dry_run=yes");
+    api.request("POST", "/v1/restore?dry_run=yes", Some(&admin()), b"")
+        .await
+        .assert_error(400, "invalid_query", "dry_run=yes");
 
     let mut answers = Vec::new();
     answers.push(
-        call(&config, "POST", "/v1/sync", Some(&admin()), b"")
+        api.request("POST", "/v1/sync", Some(&admin()), b"")
             .await
             .body
             .to_string(),
     );
     flushdb(&mut stack);
-    let lost = call(&config, "POST", "/v1/sync", Some(&admin()), b"").await;
+    let lost = api.request("POST", "/v1/sync", Some(&admin()), b"").await;
     assert_eq!(lost.status, 200);
     assert_eq!(lost.body["outcome"], "redis_loss_suspected");
     assert_eq!(
@@ -738,25 +731,21 @@ async fn a_read_key_gets_403_and_answers_runs_and_tables_never_carry_a_token() {
     );
     answers.push(lost.body.to_string());
     answers.push(
-        call(
-            &config,
-            "POST",
-            "/v1/restore?dry_run=true",
-            Some(&admin()),
-            b"",
-        )
-        .await
-        .body
-        .to_string(),
+        api.request("POST", "/v1/restore?dry_run=true", Some(&admin()), b"")
+            .await
+            .body
+            .to_string(),
     );
-    let again = call(&config, "POST", "/v1/restore", Some(&admin()), b"").await;
+    let again = api
+        .request("POST", "/v1/restore", Some(&admin()), b"")
+        .await;
     assert_eq!(
         again.body["already_present"].as_array().unwrap().len(),
         values.len()
     );
     answers.push(again.body.to_string());
     answers.push(
-        call(&config, "GET", "/v1/status", Some(&reader()), b"")
+        api.request("GET", "/v1/status", Some(&reader()), b"")
             .await
             .body
             .to_string(),
@@ -778,14 +767,10 @@ async fn a_restore_and_a_sync_never_overlap() {
         restore(&services, Trigger::Http, RestoreOptions::default()).await,
         Err(JobError::SyncInProgress { .. })
     ));
-    let answer = call(
-        &stack.config_with(&[]),
-        "POST",
-        "/v1/restore",
-        Some(&admin()),
-        b"",
-    )
-    .await;
+    let answer = stack
+        .api()
+        .request("POST", "/v1/restore", Some(&admin()), b"")
+        .await;
     answer.assert_error(409, "sync_in_progress", "restore during a sync");
     assert!(answer.message().contains("restore"), "{}", answer.message());
     let keys: Vec<String> = redis::cmd("KEYS")
@@ -826,7 +811,7 @@ async fn a_restore_and_a_sync_never_overlap() {
         matches!(restored, Err(JobError::Upstash(_))),
         "{restored:?}"
     );
-    assert!(!lock_held(&mut stack), "a failed restore left its lock");
+    assert!(!stack.lock_held(), "a failed restore left its lock");
     assert_eq!(
         active_count(&stack).await,
         22,
@@ -860,19 +845,19 @@ async fn upstash_failing_mid_restore_claims_nothing_half_written_and_a_rerun_com
             }
         })
         .await;
-        let config = stack.config_with(&[
+        let api = stack.api_with(&[
             ("UPSTASH_REDIS_REST_URL", &proxy.url),
             ("SYNC_BATCH_SIZE", "20"),
         ]);
         let answer = bounded(
             "restore",
             30,
-            call(&config, "POST", "/v1/restore", Some(&admin()), b""),
+            api.request("POST", "/v1/restore", Some(&admin()), b""),
         )
         .await;
         answer.assert_error(502, "upstash_error", &format!("{fault:?}"));
         assert_eq!(proxy.applied().len(), 1);
-        assert!(!lock_held(&mut stack), "{fault:?}: lock left");
+        assert!(!stack.lock_held(), "{fault:?}: lock left");
         let run = &stack
             .query("select status, restored, error, details->'restored' as listed from sync_runs where kind = 'restore' order by started_at desc limit 1")
             .await[0];
@@ -941,7 +926,7 @@ async fn the_subrequest_budget_bounds_one_invocation_and_the_next_restore_finish
         .query("select outcome, restored from sync_runs where kind = 'restore'")
         .await[0];
     assert_eq!(run, &json!({"outcome": "partial", "restored": 430}));
-    assert!(!lock_held(&mut stack));
+    assert!(!stack.lock_held());
 
     let next = services_with(&stack, &[("SYNC_BATCH_SIZE", "10")]);
     let rest = restore(&next, Trigger::Http, RestoreOptions::default())

@@ -3,38 +3,33 @@
 
 use chrono::{Duration, Utc};
 
-use crate::api::call;
-use crate::support::{demo_tokens, token_of, var, ScanDenied, TestStack};
+use crate::support::faults::ScanDenied;
+use crate::support::{admin_key, demo_tokens, token_of, var, TestStack};
 
 #[tokio::test]
 async fn runs_lists_syncs_failures_and_cleanups_newest_first() {
     let mut stack = TestStack::start().await;
     let tokens = demo_tokens(Utc::now() + Duration::hours(1));
     stack.seed(&tokens);
-    let (admin, read) = (var("TM_TEST_ADMIN_KEY"), var("TM_TEST_READ_KEY"));
+    let api = stack.api();
 
-    let (status, body) = call(&stack, "GET", "/v1/runs", Some(&read)).await;
+    let runs = api.runs("").await;
     assert_eq!(
-        (status, body["runs"].as_array().map(Vec::len)),
+        (runs.status, runs.body["runs"].as_array().map(Vec::len)),
         (200, Some(0))
     );
 
-    assert_eq!(call(&stack, "POST", "/v1/sync", Some(&admin)).await.0, 200);
+    assert_eq!(api.sync().await.status, 200);
     {
         let _denied = ScanDenied::start();
-        let (status, body) = call(&stack, "POST", "/v1/sync", Some(&admin)).await;
-        assert_eq!(
-            (status, body["error"]["code"].as_str()),
-            (502, Some("upstash_error"))
-        );
+        let failed = api.sync().await;
+        assert_eq!((failed.status, failed.code()), (502, Some("upstash_error")));
     }
-    assert_eq!(
-        call(&stack, "POST", "/v1/cleanup", Some(&admin)).await.0,
-        200
-    );
+    assert_eq!(api.cleanup().await.status, 200);
 
-    let (status, body) = call(&stack, "GET", "/v1/runs", Some(&read)).await;
-    assert_eq!(status, 200, "{body}");
+    let answer = api.runs("").await;
+    let body = &answer.body;
+    assert_eq!(answer.status, 200, "{body}");
     assert_eq!(body["limit"], 20);
     let runs = body["runs"].as_array().unwrap();
     let shape: Vec<(&str, &str, &str)> = runs
@@ -96,13 +91,15 @@ async fn runs_lists_syncs_failures_and_cleanups_newest_first() {
         assert!(!text.contains(&var(secret)), "{secret} is in /v1/runs");
     }
 
-    let (_, two) = call(&stack, "GET", "/v1/runs?limit=2", Some(&read)).await;
+    let two = api.runs("?limit=2").await.body;
     assert_eq!(two["runs"].as_array().unwrap().len(), 2);
     assert_eq!(two["runs"][0]["run_id"], runs[0]["run_id"]);
+    assert_eq!(api.runs("?limit=0").await.status, 400);
+    assert_eq!(api.call("GET", "/v1/runs", None).await.status, 401);
     assert_eq!(
-        call(&stack, "GET", "/v1/runs?limit=0", Some(&read)).await.0,
-        400
+        api.call("POST", "/v1/runs", Some(&admin_key()))
+            .await
+            .status,
+        405
     );
-    assert_eq!(call(&stack, "GET", "/v1/runs", None).await.0, 401);
-    assert_eq!(call(&stack, "POST", "/v1/runs", Some(&admin)).await.0, 405);
 }

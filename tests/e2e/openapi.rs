@@ -3,16 +3,11 @@
 //! reencrypt, the seed interface and the errors) is validated against the schema the document
 //! gives for its route, method and status.
 
-#[path = "support/mod.rs"]
-mod support;
-
-#[path = "openapi_schema/mod.rs"]
-mod openapi_schema;
-
 use chrono::{Duration, Utc};
-use openapi_schema::Spec;
 use serde_json::Value;
-use support::{call_worker as call, demo_tokens, jwt, var, TestStack};
+
+use crate::support::openapi::Spec;
+use crate::support::{admin_key, bearer, demo_tokens, jwt, read_key, Api, TestStack};
 
 /// Calls the Worker, checks the status, and validates the body against the document.
 async fn check(
@@ -22,15 +17,18 @@ async fn check(
     key: Option<&str>,
     status: u16,
 ) -> Value {
-    let answer = call(method, path_and_query, key).await;
+    let answer = Api::worker().call(method, path_and_query, key).await;
     assert_eq!(
         answer.status, status,
         "{method} {path_and_query}: {}",
         answer.body
     );
     assert!(
-        answer.content_type.starts_with("application/json"),
-        "{method} {path_and_query}: content-type {}",
+        answer
+            .content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with("application/json")),
+        "{method} {path_and_query}: content-type {:?}",
         answer.content_type
     );
     let path = path_and_query.split('?').next().unwrap();
@@ -42,7 +40,7 @@ async fn check(
 #[tokio::test]
 async fn the_worker_serves_the_committed_document() {
     let spec = Spec::load();
-    let answer = call("GET", "/openapi.json", None).await;
+    let answer = Api::worker().call("GET", "/openapi.json", None).await;
     assert_eq!(answer.status, 200);
     // Not assert_eq: a failure would print the whole document twice.
     assert!(
@@ -66,7 +64,7 @@ async fn every_answer_matches_the_document() {
     stack.set("token:APEX_8300001", "{\"not\": \"a token\"}");
     stack.set("token:APEX_8400001", "opaque-token-without-expiry");
     stack.set_px("token:APEX_8500001", "opaque-token-with-ttl", 3_600_000);
-    let (admin, read) = (var("TM_TEST_ADMIN_KEY"), var("TM_TEST_READ_KEY"));
+    let (admin, read) = (admin_key(), read_key());
     let (admin, read) = (Some(admin.as_str()), Some(read.as_str()));
 
     // Before the first sync: no last_sync, no recent tokens.
@@ -157,21 +155,15 @@ async fn every_answer_matches_the_document() {
     stack.del(token_manager::jobs::sync::LOCK_KEY);
 
     // No route takes a body: a malformed one is never read, one declared too large is 413.
-    let url = format!("{}/v1/cleanup", var("TM_TEST_WORKER_URL"));
     for (body, status) in [
-        ("[1]".to_string(), 200),
-        (" ".repeat(token_manager::http::MAX_BODY_BYTES + 1), 413),
+        (b"[1]".to_vec(), 200),
+        (vec![b' '; token_manager::http::MAX_BODY_BYTES + 1], 413),
     ] {
-        let response = reqwest::Client::new()
-            .post(&url)
-            .bearer_auth(admin.unwrap())
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), status);
-        let body: Value = response.json().await.unwrap();
-        spec.validate_response("POST", "/v1/cleanup", status, &body)
+        let answer = Api::worker()
+            .request("POST", "/v1/cleanup", Some(&bearer(admin.unwrap())), &body)
+            .await;
+        assert_eq!(answer.status, status);
+        spec.validate_response("POST", "/v1/cleanup", status, &answer.body)
             .unwrap_or_else(|e| panic!("{e}"));
     }
 }

@@ -1,7 +1,6 @@
 //! The committed OpenAPI document (openapi.json), and validation of response bodies against
-//! the schema it gives for a route, method and status. Shared by tests/openapi.rs (unit) and
-//! tests/e2e_openapi.rs (the Worker under wrangler dev).
-#![allow(dead_code)]
+//! the schema it gives for a route, method and status. Used by integration::openapi (the router
+//! natively) and e2e::openapi (the Worker under wrangler dev).
 
 use jsonschema::Registry;
 use serde_json::{json, Value};

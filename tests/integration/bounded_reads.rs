@@ -3,44 +3,13 @@
 //! oversized one, and never transfers it. A counting proxy in front of upstash-local measures
 //! what crossed the wire. Needs the test stack (./scripts/test.sh).
 
-#[path = "support/mod.rs"]
-mod support;
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use chrono::{Duration, Utc};
-use support::{demo_tokens, var, TestStack};
 use token_manager::jobs::{sync::sync, Services, Trigger};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
-/// Forwards every connection to `upstream`, counting the bytes that come back.
-async fn counting_proxy(upstream: String) -> (String, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let received = Arc::new(AtomicU64::new(0));
-    let counter = received.clone();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let server = TcpStream::connect(&upstream).await.unwrap();
-            let (mut client_read, mut client_write) = client.into_split();
-            let (mut server_read, mut server_write) = server.into_split();
-            tokio::spawn(async move { tokio::io::copy(&mut client_read, &mut server_write).await });
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                while let Ok(n) = server_read.read(&mut buf).await {
-                    if n == 0 || client_write.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                    counter.fetch_add(n as u64, Ordering::Relaxed);
-                }
-            });
-        }
-    });
-    (url, received)
-}
+use crate::support::faults::counting_proxy;
+use crate::support::{demo_tokens, var, TestStack};
 
 #[tokio::test]
 async fn a_huge_value_is_skipped_by_its_size_without_being_fetched() {

@@ -1,36 +1,13 @@
-//! End-to-end tests: the built wasm under `wrangler dev` (workerd), started by
-//! ./scripts/test.sh, against the same real local stack. Cron triggers go through
-//! `/__scheduled?cron=…` (wrangler dev runs with --test-scheduled).
-
-#[path = "../support/mod.rs"]
-mod support;
-
-mod audit;
-mod dashboard;
-mod restore;
+//! The built Worker's routes: the seed's walkthrough, the `/v1` routes and errors, both cron
+//! triggers, and a leak check over wrangler's log and the database.
 
 use chrono::{Duration, Utc};
-use support::{call_worker as call, demo_tokens, jwt, token_of, var, TestStack};
 
-mod renew;
-
-async fn cron(expression: &str) {
-    let url = format!(
-        "{}/__scheduled?cron={}",
-        var("TM_TEST_WORKER_URL"),
-        expression.replace(' ', "+")
-    );
-    let response = reqwest::get(url).await.unwrap();
-    assert!(
-        response.status().is_success(),
-        "scheduled trigger: {}",
-        response.status()
-    );
-}
+use crate::support::{admin_key, demo_tokens, jwt, read_key, token_of, var, Api, TestStack};
 
 #[tokio::test]
 async fn health_answers_without_a_key_and_without_secrets() {
-    let answer = call("GET", "/health", None).await;
+    let answer = Api::worker().health().await;
     assert_eq!(
         (answer.status, answer.body["status"].as_str()),
         (200, Some("ok"))
@@ -49,11 +26,11 @@ async fn health_answers_without_a_key_and_without_secrets() {
 #[tokio::test]
 async fn the_seed_walkthrough_on_the_built_worker() {
     let mut stack = TestStack::start().await;
+    let worker = stack.worker();
     let tokens = demo_tokens(Utc::now() + Duration::hours(1));
     stack.seed(&tokens);
-    let (admin, read) = (var("TM_TEST_ADMIN_KEY"), var("TM_TEST_READ_KEY"));
 
-    let sync = call("GET", "/token-manager?action=sync", Some(&admin)).await;
+    let sync = worker.seed_action("sync", None).await;
     assert_eq!(sync.status, 200, "{}", sync.body);
     assert_eq!(
         sync.body["message"],
@@ -68,7 +45,7 @@ async fn the_seed_walkthrough_on_the_built_worker() {
     );
     assert_eq!(&sync.body["accounts"][0], "APEX_136189");
 
-    let status = call("GET", "/token-manager?action=status", Some(&read)).await;
+    let status = worker.seed_action("status", None).await;
     assert_eq!(status.status, 200);
     assert_eq!(
         (
@@ -79,12 +56,7 @@ async fn the_seed_walkthrough_on_the_built_worker() {
     );
     assert_eq!(status.body["sync_needed"], false);
 
-    let get = call(
-        "GET",
-        "/token-manager?action=get&account=APEX_136189",
-        Some(&read),
-    )
-    .await;
+    let get = worker.seed_action("get", Some("APEX_136189")).await;
     assert_eq!(get.status, 200);
     let expected = tokens
         .iter()
@@ -94,7 +66,7 @@ async fn the_seed_walkthrough_on_the_built_worker() {
     assert_eq!(get.body["token"].as_str(), Some(expected.as_str()));
     assert_eq!(get.cache_control.as_deref(), Some("no-store"));
 
-    let cleanup = call("GET", "/token-manager?action=cleanup", Some(&admin)).await;
+    let cleanup = worker.seed_action("cleanup", None).await;
     assert_eq!(
         (cleanup.status, cleanup.body["cleaned"].as_u64()),
         (200, Some(0))
@@ -104,18 +76,16 @@ async fn the_seed_walkthrough_on_the_built_worker() {
 #[tokio::test]
 async fn v1_routes_and_errors_on_the_built_worker() {
     let mut stack = TestStack::start().await;
+    let worker = stack.worker();
     stack.seed(&demo_tokens(Utc::now() + Duration::hours(1)));
     stack.set(
         "token:APEX_8000001",
         jwt("expired", Utc::now() - Duration::minutes(1)).as_str(),
     );
-    let (admin, read) = (var("TM_TEST_ADMIN_KEY"), var("TM_TEST_READ_KEY"));
+    let (admin, read) = (admin_key(), read_key());
 
-    assert_eq!(
-        call("POST", "/v1/sync", Some(&admin)).await.body["inserted"],
-        23
-    );
-    let again = call("POST", "/v1/sync", Some(&admin)).await;
+    assert_eq!(worker.sync().await.body["inserted"], 23);
+    let again = worker.sync().await;
     assert_eq!(
         (
             again.body["inserted"].as_u64(),
@@ -123,14 +93,14 @@ async fn v1_routes_and_errors_on_the_built_worker() {
         ),
         (Some(0), Some(0))
     );
-    let status = call("GET", "/v1/status", Some(&read)).await;
+    let status = worker.status().await;
     assert_eq!(status.body["active_tokens"], 23);
-    let one = call("GET", "/v1/tokens/PAAPEX2666680000001", Some(&read)).await;
+    let one = worker.token("PAAPEX2666680000001").await;
     assert_eq!(
         (one.status, one.body["main_account"].as_str()),
         (200, Some("APEX_266668"))
     );
-    let list = call("GET", "/v1/tokens?main_account=APEX_272045", Some(&read)).await;
+    let list = worker.list("?main_account=APEX_272045").await;
     assert_eq!(list.body["count"], 7);
     assert!(!list.body.to_string().contains("eyJ"));
 
@@ -141,11 +111,11 @@ async fn v1_routes_and_errors_on_the_built_worker() {
         ("PUT", "/v1/sync", Some(admin.as_str()), 405),
         ("GET", "/v1/tokens/APEX_8000001", Some(read.as_str()), 410),
     ] {
-        let answer = call(method, path, key).await;
+        let answer = worker.call(method, path, key).await;
         assert_eq!(answer.status, status, "{method} {path}: {}", answer.body);
         assert!(answer.body["error"]["code"].is_string());
     }
-    let cleanup = call("POST", "/v1/cleanup", Some(&admin)).await;
+    let cleanup = worker.cleanup().await;
     assert_eq!(cleanup.body["cleaned"], 1);
 }
 
@@ -158,7 +128,7 @@ async fn cron_triggers_run_sync_and_cleanup_recorded_as_cron() {
         jwt("expired", Utc::now() - Duration::minutes(1)).as_str(),
     );
 
-    cron("*/30 * * * *").await;
+    stack.worker().cron("*/30 * * * *").await;
     let runs = stack
         .query("select kind, trigger, status, tokens_seen from sync_runs")
         .await;
@@ -175,7 +145,7 @@ async fn cron_triggers_run_sync_and_cleanup_recorded_as_cron() {
         23
     );
 
-    cron("0 2 * * *").await;
+    stack.worker().cron("0 2 * * *").await;
     let cleanup = stack
         .query("select trigger, cleaned from sync_runs where kind = 'cleanup'")
         .await;
@@ -189,22 +159,17 @@ async fn cron_triggers_run_sync_and_cleanup_recorded_as_cron() {
 #[tokio::test]
 async fn no_plaintext_token_in_the_worker_log_or_the_database() {
     let mut stack = TestStack::start().await;
+    let worker = stack.worker();
     let tokens = demo_tokens(Utc::now() + Duration::hours(1));
     stack.seed(&tokens);
-    let (admin, read) = (var("TM_TEST_ADMIN_KEY"), var("TM_TEST_READ_KEY"));
-    call("POST", "/v1/sync", Some(&admin)).await;
-    call("GET", "/v1/status", Some(&read)).await;
-    call("GET", "/v1/tokens", Some(&read)).await;
+    worker.sync().await;
+    worker.status().await;
+    worker.list("").await;
     for (key, _) in &tokens {
-        call(
-            "GET",
-            &format!("/v1/tokens/{}", key.trim_start_matches("token:")),
-            Some(&read),
-        )
-        .await;
+        worker.token(key.trim_start_matches("token:")).await;
     }
-    call("POST", "/v1/cleanup", Some(&admin)).await;
-    cron("*/30 * * * *").await;
+    worker.cleanup().await;
+    stack.worker().cron("*/30 * * * *").await;
     // Give wrangler a moment to flush its log file.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 

@@ -5,14 +5,13 @@ use chrono::Utc;
 use token_manager::config::Config;
 use token_manager::http::{handle, Request, MAX_BODY_BYTES};
 
+use crate::support::unreachable_config;
+
 const ADMIN_KEY: &str = "admin-key-for-hardening-tests-0000000000";
 const READ_KEY: &str = "read-key-for-hardening-tests-00000000000";
 
-#[path = "support/mod.rs"]
-mod support;
-
 fn config() -> Config {
-    support::unreachable_config(ADMIN_KEY, READ_KEY)
+    unreachable_config(ADMIN_KEY, READ_KEY)
 }
 
 fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {

@@ -3,30 +3,12 @@
 //! one that does not exist (no existence oracle); the request log names the key, never the
 //! key itself. Against the test stack (./scripts/test.sh).
 
-#[path = "support/mod.rs"]
-mod support;
-
 use chrono::{Duration, Utc};
-use serde_json::Value;
-use support::{demo_tokens, jwt, var, TestStack};
-use token_manager::config::Config;
-use token_manager::http::{handle, Request};
 use token_manager::jobs::{cleanup::cleanup, sync::sync, Services, Trigger};
 
-const BOT_KEY: &str = "bot-key-for-apex-136189-only-000000000000";
+use crate::support::{demo_tokens, jwt, read_key, TestStack};
 
-async fn call(config: &Config, path: &str, key: &str) -> (u16, Value) {
-    let request = Request::builder()
-        .uri(format!("http://worker{path}"))
-        .header("authorization", format!("Bearer {key}"))
-        .body(())
-        .unwrap();
-    let response = handle(request, Ok(config.clone()), Utc::now()).await;
-    (
-        response.status().as_u16(),
-        serde_json::from_str(response.body()).unwrap(),
-    )
-}
+const BOT_KEY: &str = "bot-key-for-apex-136189-only-000000000000";
 
 #[tokio::test]
 async fn a_scoped_read_key_sees_only_its_main_accounts() {
@@ -47,16 +29,22 @@ async fn a_scoped_read_key_sees_only_its_main_accounts() {
     sync(&services, Trigger::Http).await.unwrap();
     cleanup(&services, Trigger::Http).await.unwrap();
 
-    let read_keys = format!("bot:{BOT_KEY}@APEX_136189,{}", var("TM_TEST_READ_KEY"));
-    let config = stack.config_with(&[("TOKEN_MANAGER_READ_KEY", &read_keys)]);
+    let read_keys = format!("bot:{BOT_KEY}@APEX_136189,{}", read_key());
+    let api = stack.api_with(&[("TOKEN_MANAGER_READ_KEY", &read_keys)]);
 
     // Its own accounts read as usual.
     for account in ["APEX_136189", "PAAPEX1361890000007"] {
-        let (status, body) = call(&config, &format!("/v1/tokens/{account}"), BOT_KEY).await;
+        let (status, body) = api
+            .call("GET", &format!("/v1/tokens/{account}"), Some(BOT_KEY))
+            .await
+            .into_parts();
         assert_eq!((status, body["account"].as_str()), (200, Some(account)));
     }
     // Every other account, in every state, answers like an account that does not exist.
-    let (_, unknown) = call(&config, "/v1/tokens/APEX_999999", BOT_KEY).await;
+    let (_, unknown) = api
+        .call("GET", "/v1/tokens/APEX_999999", Some(BOT_KEY))
+        .await
+        .into_parts();
     for account in [
         "APEX_266668",
         "PAAPEX2666680000009",
@@ -67,7 +55,7 @@ async fn a_scoped_read_key_sees_only_its_main_accounts() {
             format!("/v1/tokens/{account}"),
             format!("/token-manager?action=get&account={account}"),
         ] {
-            let (status, body) = call(&config, &path, BOT_KEY).await;
+            let (status, body) = api.call("GET", &path, Some(BOT_KEY)).await.into_parts();
             assert_eq!(status, 404, "{path}: {body}");
             assert_eq!(
                 body["error"]["message"]
@@ -82,28 +70,32 @@ async fn a_scoped_read_key_sees_only_its_main_accounts() {
             );
         }
         // The unscoped read key still reads them (expired and inactive: 410).
-        let (status, _) = call(
-            &config,
-            &format!("/v1/tokens/{account}"),
-            &var("TM_TEST_READ_KEY"),
-        )
-        .await;
-        assert_ne!(status, 404, "{account} exists");
+        let unscoped = api.token(account).await;
+        assert_ne!(unscoped.status, 404, "{account} exists");
     }
 
     // Listing: only its 8 accounts, whatever the filter asks for.
-    let (status, list) = call(&config, "/v1/tokens?limit=1000", BOT_KEY).await;
+    let (status, list) = api
+        .call("GET", "/v1/tokens?limit=1000", Some(BOT_KEY))
+        .await
+        .into_parts();
     assert_eq!((status, list["count"].as_u64()), (200, Some(8)), "{list}");
     assert!(list["tokens"]
         .as_array()
         .unwrap()
         .iter()
         .all(|t| t["main_account"] == "APEX_136189"));
-    let (_, other) = call(&config, "/v1/tokens?main_account=APEX_266668", BOT_KEY).await;
+    let (_, other) = api
+        .call("GET", "/v1/tokens?main_account=APEX_266668", Some(BOT_KEY))
+        .await
+        .into_parts();
     assert_eq!(other["count"], 0);
 
     // Status: its figures only, and no global total.
-    let (status, report) = call(&config, "/v1/status", BOT_KEY).await;
+    let (status, report) = api
+        .call("GET", "/v1/status", Some(BOT_KEY))
+        .await
+        .into_parts();
     assert_eq!(status, 200, "{report}");
     assert_eq!(
         (
@@ -121,11 +113,14 @@ async fn a_scoped_read_key_sees_only_its_main_accounts() {
         .unwrap()
         .iter()
         .all(|t| t["main_account"] == "APEX_136189"));
-    let (_, everything) = call(&config, "/v1/status", &var("TM_TEST_READ_KEY")).await;
+    let (_, everything) = api.status().await.into_parts();
     assert_eq!(everything["supabase_tokens"], 24, "{everything}");
 
     // Runs: when and how they ended, not their counts (which cover every account).
-    let (status, runs) = call(&config, "/v1/runs", BOT_KEY).await;
+    let (status, runs) = api
+        .call("GET", "/v1/runs", Some(BOT_KEY))
+        .await
+        .into_parts();
     assert_eq!(status, 200, "{runs}");
     let runs = runs["runs"].as_array().unwrap();
     assert!(!runs.is_empty());

@@ -3,39 +3,17 @@
 //! allowed. A bounded, self-stopping run that prints a benchmark-style report line; the
 //! timings are reported, not asserted.
 
-#[path = "support/mod.rs"]
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
+use crate::support::{jwt, TestStack};
 use chrono::{Duration, Utc};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use support::{call_worker, jwt, var, TestStack};
 
 const REQUESTS: usize = 2_000;
 const CONCURRENCY: usize = 32;
 /// The run stops issuing requests after this, whatever it has done (then the test fails).
 const DEADLINE: StdDuration = StdDuration::from_secs(300);
-
-/// Every token row and key mapping in a stable order.
-async fn rows(stack: &TestStack) -> Vec<serde_json::Value> {
-    let mut all = stack
-        .query("select * from tradovate_tokens order by account_name")
-        .await;
-    all.extend(
-        stack
-            .query("select * from token_key_mappings order by redis_key")
-            .await,
-    );
-    all.extend(
-        stack
-            .query("select * from sync_runs order by started_at")
-            .await,
-    );
-    all
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_gets_at_concurrency_32_through_the_worker_with_zero_errors() {
@@ -51,29 +29,29 @@ async fn two_thousand_gets_at_concurrency_32_through_the_worker_with_zero_errors
     for (account, token) in &tokens {
         stack.set(&format!("token:{account}"), token.as_str());
     }
-    let (admin, read) = (var("TM_TEST_ADMIN_KEY"), var("TM_TEST_READ_KEY"));
-    let sync = call_worker("POST", "/v1/sync", Some(&admin)).await;
+    let worker = stack.worker();
+    let sync = worker.sync().await;
     assert_eq!(
         (sync.status, sync.body["tokens_synced"].as_u64()),
         (200, Some(tokens.len() as u64)),
         "{}",
         sync.text
     );
-    let before = rows(&stack).await;
+    let before = stack.dump().await;
 
     let tokens = Arc::new(tokens);
     let next = Arc::new(AtomicUsize::new(0));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(REQUESTS)));
     let errors = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
-    let workers: Vec<_> = (0..CONCURRENCY)
+    let clients: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
-            let (tokens, next, latencies, errors, read) = (
+            let (tokens, next, latencies, errors, worker) = (
                 tokens.clone(),
                 next.clone(),
                 latencies.clone(),
                 errors.clone(),
-                read.clone(),
+                worker.clone(),
             );
             tokio::spawn(async move {
                 loop {
@@ -82,15 +60,11 @@ async fn two_thousand_gets_at_concurrency_32_through_the_worker_with_zero_errors
                         break;
                     }
                     let (account, token) = &tokens[i % tokens.len()];
-                    let path = format!(
-                        "/v1/tokens/{}",
-                        utf8_percent_encode(account, NON_ALPHANUMERIC)
-                    );
                     let t0 = Instant::now();
-                    // Its own task, so a failed call (call_worker panics) counts as an error.
+                    // Its own task, so a failed call (the client panics) counts as an error.
                     let answer = tokio::spawn({
-                        let read = read.clone();
-                        async move { call_worker("GET", &path, Some(&read)).await }
+                        let (worker, account) = (worker.clone(), account.clone());
+                        async move { worker.token(&account).await }
                     })
                     .await;
                     let ms = t0.elapsed().as_secs_f64() * 1000.0;
@@ -108,8 +82,8 @@ async fn two_thousand_gets_at_concurrency_32_through_the_worker_with_zero_errors
             })
         })
         .collect();
-    for worker in workers {
-        worker.await.unwrap();
+    for client in clients {
+        client.await.unwrap();
     }
     let elapsed = started.elapsed();
 
@@ -136,5 +110,5 @@ async fn two_thousand_gets_at_concurrency_32_through_the_worker_with_zero_errors
         &errors[..errors.len().min(5)]
     );
     assert_eq!(served, REQUESTS, "the run hit its {DEADLINE:?} deadline");
-    assert_eq!(rows(&stack).await, before, "reads changed the database");
+    assert_eq!(stack.dump().await, before, "reads changed the database");
 }

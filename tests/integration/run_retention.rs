@@ -1,11 +1,9 @@
 //! The daily cleanup prunes `sync_runs` older than SYNC_RUNS_RETENTION_DAYS, keeping the
 //! latest sync run and the latest successful one (status reads both). Test stack needed.
 
-#[path = "support/mod.rs"]
-mod support;
-
-use support::TestStack;
 use token_manager::jobs::{cleanup::cleanup, Services, Trigger};
+
+use crate::support::TestStack;
 
 #[tokio::test]
 async fn cleanup_prunes_runs_past_the_retention_and_keeps_what_status_reads() {

@@ -4,20 +4,14 @@
 //! bodies the API produces validate against the documented schemas. No services needed: the
 //! configuration is missing, or points at a closed local port (upstream failures answer 502).
 
-#[path = "openapi_schema/mod.rs"]
-mod openapi_schema;
-#[path = "support/mod.rs"]
-mod support;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use openapi_schema::{escape, matches_template, Spec, METHODS};
 use serde::Serialize;
 use serde_json::{json, Value};
 use token_manager::config::{Config, ConfigError};
 use token_manager::crypto::DecryptError;
 use token_manager::http::error::ApiError;
 use token_manager::http::routes::ROUTES;
-use token_manager::http::{handle, Request, OPENAPI_JSON};
+use token_manager::http::OPENAPI_JSON;
 use token_manager::jobs::cleanup::CleanupReport;
 use token_manager::jobs::get::TokenReport;
 use token_manager::jobs::list::ListReport;
@@ -34,6 +28,9 @@ use token_manager::store::{
 use token_manager::tradovate::Environment;
 use token_manager::upstash::UpstashError;
 
+use crate::support::openapi::{escape, matches_template, Spec, METHODS};
+use crate::support::{unreachable_config as closed_port_config, Api};
+
 const ADMIN_KEY: &str = "admin-key-for-openapi-tests-000000000000";
 const READ_KEY: &str = "read-key-for-openapi-tests-0000000000000";
 const RUN_ID: &str = "6f1c1f0e-4a8b-4c52-9d1e-0b6d3f1f2a77";
@@ -41,54 +38,13 @@ const RUN_ID: &str = "6f1c1f0e-4a8b-4c52-9d1e-0b6d3f1f2a77";
 /// A configuration whose Upstash and Supabase are a closed local port: every job fails fast
 /// with an upstream error, after authentication.
 fn unreachable_config() -> Config {
-    support::unreachable_config(ADMIN_KEY, READ_KEY)
+    closed_port_config(ADMIN_KEY, READ_KEY)
 }
 
 fn missing_config() -> Result<Config, ConfigError> {
     Err(ConfigError::Missing {
         name: "SUPABASE_URL",
     })
-}
-
-/// What the API answered: status, body and `Allow`.
-struct Response {
-    status: u16,
-    body: String,
-    allow: Option<String>,
-}
-
-async fn call(
-    method: &str,
-    path_and_query: &str,
-    key: Option<&str>,
-    config: Result<Config, ConfigError>,
-) -> Response {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(format!("https://worker.test{path_and_query}"));
-    if let Some(key) = key {
-        request = request.header("authorization", format!("Bearer {key}"));
-    }
-    let response = handle(request.body(()).unwrap(), config, Utc::now()).await;
-    Response {
-        status: response.status().as_u16(),
-        allow: response
-            .headers()
-            .get("allow")
-            .map(|v| v.to_str().unwrap().to_string()),
-        body: response.into_body(),
-    }
-}
-
-fn body_of(response: &Response) -> Value {
-    serde_json::from_str(&response.body).expect("every answer is JSON")
-}
-
-fn error_code(response: &Response) -> String {
-    body_of(response)["error"]["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// A concrete path for a template: `{account}` becomes a demo account.
@@ -190,11 +146,13 @@ fn the_document_is_openapi_3_1_for_this_version() {
 #[tokio::test]
 async fn openapi_json_is_served_without_a_key() {
     for path in ["/openapi.json", "/openapi.json/"] {
-        let response = call("GET", path, None, missing_config()).await;
+        let response = Api::native(missing_config()).call("GET", path, None).await;
         assert_eq!(response.status, 200);
-        assert_eq!(response.body, OPENAPI_JSON);
+        assert_eq!(response.text, OPENAPI_JSON);
     }
-    let response = call("POST", "/openapi.json", None, missing_config()).await;
+    let response = Api::native(missing_config())
+        .call("POST", "/openapi.json", None)
+        .await;
     assert_eq!(
         (response.status, response.allow.as_deref()),
         (405, Some("GET"))
@@ -232,17 +190,19 @@ async fn every_documented_operation_is_routed_with_exactly_its_methods() {
     for (template, methods) in spec.operations() {
         let path = probe(&template, "status");
         for method in METHODS {
-            let response = call(method, &path, None, missing_config()).await;
+            let response = Api::native(missing_config())
+                .call(method, &path, None)
+                .await;
             let what = format!("{} {path}", method.to_uppercase());
             assert_ne!(
-                error_code(&response),
+                response.code().unwrap_or_default(),
                 "route_not_found",
                 "{what} is documented but not routed"
             );
             let documented = methods.iter().any(|m| m == method);
             if documented {
                 let expected = if meta(&template) { 200 } else { 503 };
-                assert_eq!(response.status, expected, "{what}: {}", response.body);
+                assert_eq!(response.status, expected, "{what}: {}", response.text);
             } else {
                 assert_eq!(response.status, 405, "{what} is routed but not documented");
                 let allow: Vec<String> = response
@@ -258,7 +218,7 @@ async fn every_documented_operation_is_routed_with_exactly_its_methods() {
                 method,
                 &concrete(&template),
                 response.status,
-                &body_of(&response),
+                &response.body,
             )
             .unwrap_or_else(|e| panic!("{e}"));
         }
@@ -272,9 +232,9 @@ async fn every_documented_operation_is_routed_with_exactly_its_methods() {
         "/v2/sync",
         "/token-manager/x",
     ] {
-        let response = call("GET", path, None, missing_config()).await;
+        let response = Api::native(missing_config()).call("GET", path, None).await;
         assert_eq!(
-            (response.status, error_code(&response).as_str()),
+            (response.status, response.code().unwrap_or_default()),
             (404, "route_not_found"),
             "{path}"
         );
@@ -314,7 +274,9 @@ async fn documented_scopes_are_enforced_and_error_bodies_validate() {
                     (Some(READ_KEY), "read key"),
                     (Some(ADMIN_KEY), "admin key"),
                 ] {
-                    let response = call(method, &path, key, Ok(unreachable_config())).await;
+                    let response = Api::native(Ok(unreachable_config()))
+                        .call(method, &path, key)
+                        .await;
                     let what = format!("{} {path} with {who}", method.to_uppercase());
                     let expected = match (meta(&template), key) {
                         (true, _) => 200,
@@ -322,12 +284,12 @@ async fn documented_scopes_are_enforced_and_error_bodies_validate() {
                         (false, Some(READ_KEY)) if admin_only => 403,
                         (false, Some(_)) => 502,
                     };
-                    assert_eq!(response.status, expected, "{what}: {}", response.body);
+                    assert_eq!(response.status, expected, "{what}: {}", response.text);
                     spec.validate_response(
                         method,
                         &concrete(&template),
                         response.status,
-                        &body_of(&response),
+                        &response.body,
                     )
                     .unwrap_or_else(|e| panic!("{what}: {e}"));
                 }
@@ -359,20 +321,16 @@ async fn bad_requests_validate() {
         ("GET", "/v1/tokens?active=yes", "invalid_query"),
         ("GET", "/v1/tokens/%FF", "invalid_account"),
     ] {
-        let response = call(
-            method,
-            path_and_query,
-            Some(ADMIN_KEY),
-            Ok(unreachable_config()),
-        )
-        .await;
+        let response = Api::native(Ok(unreachable_config()))
+            .call(method, path_and_query, Some(ADMIN_KEY))
+            .await;
         assert_eq!(
-            (response.status, error_code(&response).as_str()),
+            (response.status, response.code().unwrap_or_default()),
             (400, code),
             "{path_and_query}"
         );
         let path = path_and_query.split('?').next().unwrap();
-        spec.validate_response(method, path, 400, &body_of(&response))
+        spec.validate_response(method, path, 400, &response.body)
             .unwrap_or_else(|e| panic!("{e}"));
     }
 }
