@@ -348,20 +348,7 @@ impl Upstash {
     /// pipeline request, and says per key what happened. An error means the request as a whole
     /// failed: any of the writes may or may not have happened (a rerun finds them `Exists`).
     pub async fn set_nx_px(&self, writes: &[NewKey]) -> Result<Vec<SetOutcome>, UpstashError> {
-        let commands: Vec<Vec<String>> = writes
-            .iter()
-            .map(|w| {
-                vec![
-                    "SET".into(),
-                    w.key.clone(),
-                    w.value.clone(),
-                    "NX".into(),
-                    "PX".into(),
-                    w.ttl_ms.to_string(),
-                ]
-            })
-            .collect();
-        self.pipeline(&commands)
+        self.pipeline(&set_nx_px_commands(writes))
             .await?
             .into_iter()
             .map(|answer| match answer {
@@ -413,6 +400,23 @@ impl Upstash {
     pub async fn unlock(&self, key: &str, owner: &str) -> Result<(), UpstashError> {
         self.command(&unlock_command(key, owner)).await.map(|_| ())
     }
+}
+
+/// The pipeline [`Upstash::set_nx_px`] sends: `SET key value NX PX ttl` per write.
+pub fn set_nx_px_commands(writes: &[NewKey]) -> Vec<Vec<String>> {
+    writes
+        .iter()
+        .map(|w| {
+            vec![
+                "SET".into(),
+                w.key.clone(),
+                w.value.clone(),
+                "NX".into(),
+                "PX".into(),
+                w.ttl_ms.to_string(),
+            ]
+        })
+        .collect()
 }
 
 /// What kind of reply it is, for protocol errors (never its content, which may be a value).

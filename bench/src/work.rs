@@ -2,20 +2,26 @@
 //! `token_manager::jobs::sync` calls for every token read from Redis: parse the value
 //! (account name, JSON or raw token, expiry, main account, metadata), fingerprint it, seal it
 //! (encrypt it and its `mdAccessToken` into the upsert row), and serialise the upsert batches
-//! as the store sends them. No I/O and no clock: the caller times each stage (`Instant`
-//! natively, `performance.now()` under Node for the wasm build).
+//! as the store sends them. Then a restore's work for the same tokens (`restore`): open each
+//! sealed row and build the `SET NX PX` pipeline bodies, as `token_manager::jobs::restore`
+//! does after Redis lost its keys; it is no part of a sync. No I/O and no clock: the caller
+//! times each stage (`Instant` natively, `performance.now()` under Node for the wasm build).
 
 use chrono::{DateTime, Utc};
 use token_manager::crypto::Keyring;
 use token_manager::domain::account::AccountName;
 use token_manager::domain::candidate::Candidate;
 use token_manager::domain::expiry::Ttl;
+use token_manager::domain::sealed::SealedToken;
 use token_manager::store::{apply_sync_body, TokenRow};
+use token_manager::upstash::{set_nx_px_commands, NewKey};
 
 use crate::tokens::{self, Seed};
 
-/// The stages, in order.
-pub const STAGES: [&str; 4] = ["parse", "fingerprint", "encrypt", "serialise"];
+/// The stages, in order: a sync's four, then a restore's.
+pub const STAGES: [&str; 5] = ["parse", "fingerprint", "encrypt", "serialise", "restore"];
+/// The stage that is a restore's work, not a sync's.
+pub const RESTORE_STAGE: &str = "restore";
 
 /// A fixed key: the benchmark needs a key, not a secret.
 const KEY_BASE64: &str = "YmVuY2gtb25seS1lbmNyeXB0aW9uLWtleS0zMmJ5dGU=";
@@ -63,6 +69,7 @@ impl Workload {
             1 => self.fingerprint(),
             2 => self.encrypt(),
             3 => self.serialise(),
+            4 => self.restore(),
             _ => panic!("no stage {index}"),
         }
     }
@@ -116,6 +123,40 @@ impl Workload {
         self.rows
             .chunks(self.batch_size)
             .map(|batch| apply_sync_body(batch).len())
+            .sum()
+    }
+
+    /// A restore of every stored row: open its sealed secrets, take the value as read (a JSON
+    /// value's sealed copy, else the token), and serialise the `SET NX PX` pipelines; returns
+    /// the bytes serialised.
+    pub fn restore(&mut self) -> usize {
+        let ttl_ms = std::num::NonZeroU64::new(3_600_000).expect("non-zero");
+        let writes: Vec<NewKey> = self
+            .rows
+            .iter()
+            .map(|row| {
+                let sealed = SealedToken {
+                    access_token: row.access_token.clone(),
+                    md_access_token: row.metadata.md_access_token.clone(),
+                    redis_value: row.metadata.redis_value.clone(),
+                };
+                let secrets = sealed
+                    .open(&self.keyring, row.account_name.as_str())
+                    .expect("the bench's own rows open");
+                NewKey {
+                    key: row.redis_key.clone(),
+                    value: secrets.redis_value.unwrap_or(secrets.access_token),
+                    ttl_ms,
+                }
+            })
+            .collect();
+        writes
+            .chunks(self.batch_size)
+            .map(|batch| {
+                serde_json::to_string(&set_nx_px_commands(batch))
+                    .expect("commands serialise")
+                    .len()
+            })
             .sum()
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use serde_json::Value;
-use token_manager_bench::work::{Workload, STAGES};
+use token_manager_bench::work::{Workload, RESTORE_STAGE, STAGES};
 
 use super::Res;
 
@@ -22,8 +22,22 @@ pub struct Cpu {
 }
 
 impl Cpu {
+    /// A sync's CPU: every stage but the restore's.
     pub fn total_ms(&self) -> f64 {
-        self.stages.iter().map(|(_, ms)| ms).sum()
+        self.sync_stages().map(|(_, ms)| ms).sum()
+    }
+
+    /// The sync's stages (without the restore's).
+    pub fn sync_stages(&self) -> impl Iterator<Item = &(String, f64)> {
+        self.stages.iter().filter(|(s, _)| s != RESTORE_STAGE)
+    }
+
+    /// A restore's CPU for the same tokens (open the rows, build the `SET NX PX` pipelines).
+    pub fn restore_ms(&self) -> Option<f64> {
+        self.stages
+            .iter()
+            .find(|(s, _)| s == RESTORE_STAGE)
+            .map(|(_, ms)| *ms)
     }
 }
 

@@ -380,20 +380,32 @@ fn cpu_row(cpu: Result<cpu::Cpu, (usize, String)>) -> Row {
     match cpu {
         Ok(cpu) => {
             let stages: Vec<String> = cpu
-                .stages
-                .iter()
+                .sync_stages()
                 .map(|(s, t)| format!("{s} {}", ms(*t)))
                 .collect();
             let total = cpu.total_ms();
+            let (restore, restore_ratio) = match cpu.restore_ms() {
+                Some(r) => (
+                    format!(
+                        "; a restore of them (open the rows, build the SET NX PX pipelines): {}",
+                        ms(r)
+                    ),
+                    format!("; restore {:.2} ×", r / FREE_CPU_MS),
+                ),
+                None => (String::new(), String::new()),
+            };
             Row::new(
                 "cpu",
                 format!("{}, {} tokens", cpu.runtime, thousands(cpu.n as u64)),
-                format!("{} ({})", ms(total), stages.join(", ")),
+                format!("sync {} ({}){restore}", ms(total), stages.join(", ")),
             )
             .bound(format!(
                 "CPU limit: free plan {FREE_CPU_MS:.0} ms, paid 30 s"
             ))
-            .ratio(format!("{:.2} × free limit", total / FREE_CPU_MS))
+            .ratio(format!(
+                "sync {:.2} × free limit{restore_ratio}",
+                total / FREE_CPU_MS
+            ))
             .target("— (measured, no target)")
         }
         Err((n, reason)) => Row::new(
