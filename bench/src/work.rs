@@ -2,9 +2,10 @@
 //! `token_manager::jobs::sync` calls for every token read from Redis: parse the value
 //! (account name, JSON or raw token, expiry, main account, metadata), fingerprint it, seal it
 //! (encrypt it and its `mdAccessToken` into the upsert row), and serialise the upsert batches
-//! as the store sends them. Then a restore's work for the same tokens (`restore`): open each
-//! sealed row and build the `SET NX PX` pipeline bodies, as `token_manager::jobs::restore`
-//! does after Redis lost its keys; it is no part of a sync. No I/O and no clock: the caller
+//! as the store sends them. Then a restore's work for the same tokens (`restore`): read the
+//! rows from a Supabase answer (JSON), open each one's sealed secrets and build the `SET NX PX`
+//! pipeline bodies, as `token_manager::jobs::restore` does after Redis lost its keys; it is no
+//! part of a sync. No I/O and no clock: the caller
 //! times each stage (`Instant` natively, `performance.now()` under Node for the wasm build).
 
 use chrono::{DateTime, Utc};
@@ -12,8 +13,7 @@ use token_manager::crypto::Keyring;
 use token_manager::domain::account::AccountName;
 use token_manager::domain::candidate::Candidate;
 use token_manager::domain::expiry::Ttl;
-use token_manager::domain::sealed::SealedToken;
-use token_manager::store::{apply_sync_body, TokenRow};
+use token_manager::store::{apply_sync_body, RestoreStart, TokenRow};
 use token_manager::upstash::{set_nx_px_commands, NewKey};
 
 use crate::tokens::{self, Seed};
@@ -35,6 +35,8 @@ pub struct Workload {
     parsed: Vec<Candidate>,
     fingerprints: Vec<String>,
     rows: Vec<TokenRow>,
+    /// The upsert bodies: the rows as JSON, which the restore stage reads back.
+    bodies: Vec<String>,
 }
 
 impl Workload {
@@ -48,6 +50,7 @@ impl Workload {
             parsed: Vec::new(),
             fingerprints: Vec::new(),
             rows: Vec::new(),
+            bodies: Vec::new(),
         }
     }
 
@@ -120,36 +123,46 @@ impl Workload {
 
     /// The JSON bodies of the upsert requests; returns the bytes serialised.
     pub fn serialise(&mut self) -> usize {
-        self.rows
+        self.bodies = self
+            .rows
             .chunks(self.batch_size)
-            .map(|batch| apply_sync_body(batch).len())
-            .sum()
+            .map(apply_sync_body)
+            .collect();
+        self.bodies.iter().map(String::len).sum()
     }
 
-    /// A restore of every stored row: open its sealed secrets, take the value as read (a JSON
-    /// value's sealed copy, else the token), and serialise the `SET NX PX` pipelines; returns
-    /// the bytes serialised.
+    /// A restore of every stored row: read the rows from JSON (the upsert bodies hold the
+    /// same fields Supabase answers a restore with), open each one's sealed secrets, take the
+    /// value as read (a JSON value's sealed copy, else the token), and serialise the
+    /// `SET NX PX` pipelines; returns the bytes serialised.
     pub fn restore(&mut self) -> usize {
         let ttl_ms = std::num::NonZeroU64::new(3_600_000).expect("non-zero");
-        let writes: Vec<NewKey> = self
-            .rows
-            .iter()
-            .map(|row| {
-                let sealed = SealedToken {
-                    access_token: row.access_token.clone(),
-                    md_access_token: row.metadata.md_access_token.clone(),
-                    redis_value: row.metadata.redis_value.clone(),
-                };
-                let secrets = sealed
-                    .open(&self.keyring, row.account_name.as_str())
+        let mut writes = Vec::with_capacity(self.rows.len());
+        for body in &self.bodies {
+            // Supabase's answer to a restore: {"run_id", "tokens": [rows], "inactive"}.
+            let answer = body.replacen(
+                r#"{"p_tokens":"#,
+                r#"{"run_id":null,"inactive":0,"tokens":"#,
+                1,
+            );
+            let start: RestoreStart =
+                serde_json::from_str(&answer).expect("the bench's own rows read");
+            for row in start.tokens {
+                let secrets = row
+                    .sealed
+                    .open(&self.keyring, &row.account_name)
                     .expect("the bench's own rows open");
-                NewKey {
-                    key: row.redis_key.clone(),
+                let key = row.metadata["redis_key"]
+                    .as_str()
+                    .expect("rows name their key")
+                    .to_string();
+                writes.push(NewKey {
+                    key,
                     value: secrets.redis_value.unwrap_or(secrets.access_token),
                     ttl_ms,
-                }
-            })
-            .collect();
+                });
+            }
+        }
         writes
             .chunks(self.batch_size)
             .map(|batch| {

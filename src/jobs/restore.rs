@@ -17,6 +17,8 @@ use crate::domain::account::AccountName;
 use crate::store::RestorableToken;
 use crate::upstash::{NewKey, SetOutcome};
 
+pub use api_model::{PresentKey, RestoreReport, RestoredKey, SkippedToken};
+
 /// The largest pipeline request body a restore sends (values are up to 64 KiB each; Upstash
 /// refuses requests over 10 MB).
 pub const MAX_PIPELINE_BYTES: usize = 4 * 1024 * 1024;
@@ -31,8 +33,6 @@ pub struct RestoreOptions {
     /// Also restore tokens whose expiry is unknown, with `RESTORE_UNKNOWN_EXPIRY_TTL_SECONDS`.
     pub include_unknown_expiry: bool,
 }
-
-pub use api_model::{PresentKey, RestoreReport, RestoredKey, SkippedToken};
 
 /// Why an active token is not restored. Messages never carry the token or the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
