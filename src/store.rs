@@ -60,6 +60,9 @@ pub struct ExistingToken {
 pub struct SyncStart {
     pub run_id: String,
     pub tokens: HashMap<String, ExistingToken>,
+    /// The last completed sync suspected a Redis loss and no restore has completed since.
+    #[serde(default)]
+    pub loss_pending: bool,
 }
 
 /// One new or changed token to upsert, with its key mapping. `access_token` is ciphertext.

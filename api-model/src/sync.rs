@@ -49,7 +49,8 @@ pub struct RedisLoss {
     pub threshold_percent: u64,
     /// `REDIS_LOSS_MIN_MISSING` in force.
     pub min_missing: usize,
-    /// `redis_empty` or `mass_disappearance`.
+    /// `redis_empty`, `mass_disappearance`, or `restore_pending` (an earlier loss no restore
+    /// has finished yet).
     pub reason: String,
 }
 

@@ -22,6 +22,9 @@ pub struct Observation {
     pub missing: usize,
     /// Keys Redis holds under the token patterns (usable or not).
     pub redis_token_keys: usize,
+    /// The last completed sync suspected a loss and no restore has completed since: the keys
+    /// still missing are still lost, however few they are now.
+    pub loss_pending: bool,
 }
 
 /// A suspected loss, with the counts it was decided on (the sync report and `sync_runs` show them).
@@ -37,13 +40,14 @@ pub struct SuspectedLoss {
     pub threshold_percent: u64,
     /// The `REDIS_LOSS_MIN_MISSING` in force.
     pub min_missing: usize,
-    /// `redis_empty` or `mass_disappearance`.
+    /// `redis_empty`, `mass_disappearance` or `restore_pending`.
     pub reason: &'static str,
 }
 
 /// A loss is suspected when Redis holds no token key while Supabase holds active unexpired
 /// tokens, or when more than `threshold_percent` of those tokens' keys vanished and at least
-/// `min_missing` of them. Otherwise `None`: missing keys mean their tokens are gone.
+/// `min_missing` of them, or while an earlier loss is pending (no restore has completed since)
+/// and keys are still missing. Otherwise `None`: missing keys mean their tokens are gone.
 pub fn assess(guard: LossGuard, seen: Observation) -> Option<SuspectedLoss> {
     let reason = if seen.active_unexpired == 0 || seen.missing == 0 {
         return None;
@@ -54,6 +58,8 @@ pub fn assess(guard: LossGuard, seen: Observation) -> Option<SuspectedLoss> {
             > u128::from(guard.threshold_percent) * seen.active_unexpired as u128
     {
         "mass_disappearance"
+    } else if seen.loss_pending {
+        "restore_pending"
     } else {
         return None;
     };
@@ -87,6 +93,7 @@ mod tests {
                 active_unexpired,
                 missing,
                 redis_token_keys,
+                loss_pending: false,
             },
         )
         .map(|l| l.reason)
@@ -106,6 +113,25 @@ mod tests {
         assert_eq!(seen(2, 1, 1), None, "one key of two is not a loss");
         assert_eq!(seen(4, 2, 2), None, "below the minimum of 3");
         assert_eq!(seen(4, 3, 1), Some("mass_disappearance"));
+    }
+
+    #[test]
+    fn a_pending_loss_lasts_while_keys_are_missing() {
+        let pending = |missing, keys| {
+            assess(
+                GUARD,
+                Observation {
+                    active_unexpired: 440,
+                    missing,
+                    redis_token_keys: keys,
+                    loss_pending: true,
+                },
+            )
+            .map(|l| l.reason)
+        };
+        assert_eq!(pending(10, 430), Some("restore_pending"));
+        assert_eq!(pending(1, 439), Some("restore_pending"));
+        assert_eq!(pending(0, 440), None, "every key is back: the loss is over");
     }
 
     #[test]

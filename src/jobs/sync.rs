@@ -16,7 +16,7 @@ use crate::domain::account::{main_account_for, AccountName};
 use crate::domain::candidate::Candidate;
 use crate::domain::loss::{self, LossGuard, Observation, SuspectedLoss};
 use crate::domain::token_value::{SkipReason, MAX_VALUE_BYTES};
-use crate::store::ExistingToken;
+use crate::store::{ExistingToken, SyncStart};
 use crate::upstash::KeyValue;
 
 pub use super::lock::LOCK_KEY;
@@ -47,7 +47,7 @@ async fn run(services: &Services, trigger: Trigger, since: usize) -> Result<Sync
     let started = Utc::now();
     let start = services.store.begin_sync(trigger.as_str()).await?;
     let run_id = start.run_id.clone();
-    let result = match apply(services, &start.tokens, started).await {
+    let result = match apply(services, &start, started).await {
         Ok((mut report, deactivate, redis_by_main)) => {
             // What Redis held, for status (which never scans Redis itself).
             let redis_accounts: u64 = redis_by_main.values().sum();
@@ -119,9 +119,10 @@ async fn run(services: &Services, trigger: Trigger, since: usize) -> Result<Sync
 /// and how many accounts Redis holds per main account.
 async fn apply(
     services: &Services,
-    existing: &HashMap<String, ExistingToken>,
+    start: &SyncStart,
     now: DateTime<Utc>,
 ) -> Result<(SyncReport, Vec<String>, BTreeMap<String, u64>), JobError> {
+    let existing = &start.tokens;
     let snapshot = read_redis(services, now).await?;
     let keyring = &services.config.keyring;
 
@@ -168,6 +169,7 @@ async fn apply(
                 .filter(|a| !snapshot.present.contains(a.as_str()))
                 .count(),
             redis_token_keys: snapshot.token_keys,
+            loss_pending: start.loss_pending,
         },
     );
     if redis_loss.is_some() {

@@ -928,10 +928,20 @@ async fn the_subrequest_budget_bounds_one_invocation_and_the_next_restore_finish
     assert_eq!(run, &json!({"outcome": "partial", "restored": 430}));
     assert!(!stack.lock_held());
 
-    let next = services_with(&stack, &[("SYNC_BATCH_SIZE", "10")]);
-    let rest = restore(&next, Trigger::Http, RestoreOptions::default())
-        .await
-        .unwrap();
+    // The next sync: only 10 of 440 keys are missing now, far under the threshold, but the
+    // loss is still pending (no restore completed), so they are not deactivated: restored.
+    let next = stack.services();
+    let report = sync(&next, Trigger::Cron).await.unwrap();
+    assert_eq!(
+        (report.outcome, report.deactivated),
+        (Outcome::RedisLossSuspected, 0)
+    );
+    let loss = report.redis_loss.unwrap();
+    assert_eq!(
+        (loss.reason.as_str(), loss.missing),
+        ("restore_pending", 10)
+    );
+    let rest = report.restore.unwrap();
     assert_eq!(
         (
             rest.restored.len(),
@@ -941,6 +951,7 @@ async fn the_subrequest_budget_bounds_one_invocation_and_the_next_restore_finish
         (10, 430, 0)
     );
     assert!(next.subrequests.count() <= 50);
+    assert_eq!(active_count(&stack).await, 440);
     for (key, value) in &tokens {
         assert_eq!(
             redis_get(&mut stack, key).unwrap(),
@@ -948,4 +959,8 @@ async fn the_subrequest_budget_bounds_one_invocation_and_the_next_restore_finish
             "{key}"
         );
     }
+    // The restore completed: the loss is over, and a key deleted now deactivates its token.
+    stack.del("token:BUDGET_0007");
+    let healthy = sync(&next, Trigger::Cron).await.unwrap();
+    assert_eq!((healthy.outcome, healthy.deactivated), (Outcome::Synced, 1));
 }
