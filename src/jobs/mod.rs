@@ -1,4 +1,5 @@
-//! The four jobs (sync, status, get, cleanup) and listing, over Upstash and Supabase.
+//! The jobs (sync, restore, renew, status, get, list, cleanup, reencrypt, runs, audit), over
+//! Upstash, Supabase and Tradovate.
 //! Each returns a serialisable report or a [`JobError`]; the HTTP layer and the cron
 //! handler only translate.
 
