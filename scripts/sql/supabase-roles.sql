@@ -1,6 +1,9 @@
 -- Supabase's API roles and privileges, as a Supabase project has them, for the local stack.
--- Applied by scripts/lib.sh (start_postgres) as the superuser `postgres` before the migrations,
--- on every start: idempotent.
+-- Applied by scripts/lib.sh (prepare_database) as the superuser `postgres` before the
+-- migrations, on every start: idempotent. It sets up roles, schemas and default privileges and
+-- grants nothing on objects that already exist, so a second start leaves every privilege the
+-- migrations set as they set it (an earlier version re-granted every table and function in
+-- `public` to anon and authenticated on each start, undoing the migrations' revokes).
 --
 --   anon           requests without a JWT, or with the anon key          NOLOGIN
 --   authenticated  requests with a user's JWT                            NOLOGIN
@@ -8,10 +11,11 @@
 --   authenticator  the role PostgREST logs in as; it switches to the role named in the
 --                  JWT's `role` claim (SET ROLE), so it holds the three and inherits none
 --
--- Like Supabase, every table created in `public` is granted to all three API roles (default
--- privileges below): Row Level Security, not a missing GRANT, is what keeps anon and
--- authenticated out. A migration that forgets `enable row level security` exposes its table
--- here exactly as it would on Supabase.
+-- Like Supabase, every table and function created in `public` afterwards is granted to all
+-- three API roles (default privileges below), so a migration that forgets `enable row level
+-- security`, or to revoke a function from anon, exposes it here exactly as it would on
+-- Supabase; the RLS test (tests/integration/rls.rs) checks every table and token_manager_*
+-- function after this file ran again.
 
 \set ON_ERROR_STOP on
 
@@ -53,10 +57,6 @@ create extension if not exists pgcrypto with schema extensions;
 alter database postgres set search_path to "$user", public, extensions;
 
 grant usage on schema public to postgres, anon, authenticated, service_role;
-
-grant all on all tables in schema public to anon, authenticated, service_role;
-grant all on all sequences in schema public to anon, authenticated, service_role;
-grant all on all functions in schema public to anon, authenticated, service_role;
 
 alter default privileges for role postgres in schema public
   grant all on tables to anon, authenticated, service_role;

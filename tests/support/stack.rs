@@ -3,6 +3,8 @@
 //! for arranging and asserting, and the API as the Worker would serve it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::Command;
 
 use serde_json::Value;
 use token_manager::config::Config;
@@ -229,4 +231,56 @@ impl TestStack {
     pub fn worker(&self) -> Api {
         Api::worker()
     }
+
+    /// What scripts/lib.sh (`prepare_database`) applies on every start of a stack, applied
+    /// again: scripts/sql/supabase-roles.sql with psql, then the migrations with dbmate (which
+    /// finds them all applied). A test after this sees a stack that was started twice.
+    pub fn reapply_roles_and_migrations(&self) {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let url = var("TM_TEST_DATABASE_URL");
+        run(Command::new(psql())
+            .arg(&url)
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+            .arg(format!("{root}/scripts/sql/supabase-roles.sql")));
+        run(Command::new(format!("{root}/node_modules/.bin/dbmate"))
+            .args(["--url", &format!("{url}?sslmode=disable")])
+            .args(["--migrations-dir", &format!("{root}/migrations")])
+            .args([
+                "--migrations-table",
+                "supabase_migrations.schema_migrations",
+            ])
+            .args(["--no-dump-schema", "migrate"]));
+    }
+}
+
+/// The newest PostgreSQL client installed from Debian's packages, as scripts/lib.sh finds it.
+fn psql() -> PathBuf {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed under /usr/lib/postgresql (scripts/test.sh installs it)")
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let psql = entry.path().join("bin/psql");
+            psql.is_file().then_some((version, psql))
+        })
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .expect("no psql under /usr/lib/postgresql/*/bin")
+        .1
+}
+
+/// Runs `command`, failing the test with its output unless it succeeds.
+fn run(command: &mut Command) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?}: {}\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
