@@ -517,6 +517,52 @@ impl Store {
     }
 }
 
+/// One token's health facts as `token_manager_accounts` returns them. Never the token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountFacts {
+    pub account_name: String,
+    pub main_account: String,
+    pub key_type: String,
+    pub redis_key: Option<String>,
+    pub is_active: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub missing_in_redis: bool,
+    pub last_read_at: Option<DateTime<Utc>>,
+    pub last_read_outcome: Option<u16>,
+    pub last_read_key: Option<String>,
+    pub renew_state: Option<String>,
+    pub renew_error: Option<String>,
+    /// As the metadata holds it (parsed by the accounts job; a bad value reads as absent).
+    pub renewed_at: Option<String>,
+    pub renew_attempted_at: Option<String>,
+    pub renewal_count: Option<u64>,
+}
+
+/// Every token's health facts (of `main_accounts` only, when given) and the clock they were
+/// read at, in one round trip.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountsFacts {
+    pub now: DateTime<Utc>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub accounts: Vec<AccountFacts>,
+}
+
+impl Store {
+    /// The health facts of every token, ordered by main account (its own token first).
+    pub async fn accounts(
+        &self,
+        main_accounts: Option<&BTreeSet<String>>,
+    ) -> Result<AccountsFacts, StoreError> {
+        self.rpc(
+            "token_manager_accounts",
+            json!({ "p_main_accounts": main_accounts }),
+        )
+        .await
+    }
+}
+
 /// The request body of one upsert batch, serialised straight from the rows (no JSON tree).
 pub fn apply_sync_body(rows: &[TokenRow]) -> String {
     #[derive(Serialize)]

@@ -11,6 +11,7 @@
 //! Dependencies are what the Worker's wasm bundle already holds (serde, serde_json, chrono),
 //! so sharing costs the bundle nothing.
 
+pub mod accounts;
 pub mod audit;
 pub mod cleanup;
 pub mod error;
@@ -24,6 +25,9 @@ pub mod status;
 pub mod sync;
 pub mod token;
 
+pub use accounts::{
+    AccountHealth, AccountState, AccountsReport, LastRead, MainAccountHealth, RenewalInfo,
+};
 pub use audit::{AuditReport, TokenRead};
 pub use cleanup::CleanupReport;
 pub use error::{ErrorBody, ErrorDetail};

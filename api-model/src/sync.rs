@@ -52,6 +52,9 @@ pub struct RedisLoss {
     /// `redis_empty`, `mass_disappearance`, or `restore_pending` (an earlier loss no restore
     /// has finished yet).
     pub reason: String,
+    /// The accounts whose keys are gone (active, unexpired tokens), by name.
+    #[serde(default)]
+    pub accounts: Vec<String>,
 }
 
 /// The sync answer: the seed's fields plus what changed.

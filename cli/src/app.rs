@@ -130,7 +130,8 @@ fn read<T: DeserializeOwned>(resp: &Response, what: &str) -> Result<T, CliError>
 
 /// A 2xx answer, read.
 enum Answer {
-    Sync(SyncReport),
+    /// Boxed, like status: the largest answers.
+    Sync(Box<SyncReport>),
     /// Boxed: the status report is by far the largest answer.
     Status(Box<StatusReport>),
     Token(TokenReport),
@@ -144,7 +145,7 @@ enum Answer {
 impl Answer {
     fn read(call: &Call, resp: &Response) -> Result<Self, CliError> {
         Ok(match call {
-            Call::Sync => Answer::Sync(read(resp, "a sync report")?),
+            Call::Sync => Answer::Sync(Box::new(read(resp, "a sync report")?)),
             Call::Status => Answer::Status(Box::new(read(resp, "a status report")?)),
             Call::Get(_) => Answer::Token(read(resp, "a token answer")?),
             Call::List(_) => Answer::List(read(resp, "a token listing")?),

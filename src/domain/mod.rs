@@ -10,6 +10,7 @@ pub mod access;
 pub mod account;
 pub mod candidate;
 pub mod expiry;
+pub mod health;
 pub mod loss;
 pub mod renewal;
 pub mod sealed;

@@ -250,6 +250,7 @@ async fn run(
             ok(&jobs::restore::restore(&services, Trigger::Http, options).await?)
         }
         Action::Audit(filter) => ok(&jobs::audit::audit(&services, &filter).await?),
+        Action::Accounts => ok(&jobs::accounts::accounts(&services, accounts).await?),
         // Boxed: the pass's state machine is large, and handlers' futures are often joined.
         Action::Renew { dry_run } => {
             ok(&Box::pin(jobs::renew::renew(&services, Trigger::Http, dry_run)).await?)

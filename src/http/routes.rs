@@ -104,6 +104,11 @@ pub static ROUTES: &[Route] = &[
         parse: |p| runs_limit(p).map(|n| Endpoint::Job(Action::Runs(n))),
     },
     Route {
+        path: "/v1/accounts",
+        methods: GET,
+        parse: |_| Ok(Endpoint::Job(Action::Accounts)),
+    },
+    Route {
         path: "/v1/audit",
         methods: GET,
         parse: |p| audit_filter(p).map(|f| Endpoint::Job(Action::Audit(f))),
@@ -143,6 +148,8 @@ pub enum Action {
     Restore(RestoreOptions),
     /// The audit trail of token reads.
     Audit(AuditFilter),
+    /// The health of every account the caller may see.
+    Accounts,
     /// A renew pass; `dry_run` only reports what one would do.
     Renew {
         dry_run: bool,
@@ -159,7 +166,11 @@ impl Action {
             | Action::Restore(_)
             | Action::Audit(_) => Scope::Admin,
             Action::Renew { .. } => Scope::Admin,
-            Action::Status | Action::Get(_) | Action::List(_) | Action::Runs(_) => Scope::Read,
+            Action::Status
+            | Action::Get(_)
+            | Action::List(_)
+            | Action::Runs(_)
+            | Action::Accounts => Scope::Read,
         }
     }
 
@@ -175,6 +186,7 @@ impl Action {
             Action::Runs(_) => "runs",
             Action::Restore(_) => "restore",
             Action::Audit(_) => "audit",
+            Action::Accounts => "accounts",
             Action::Renew { dry_run: false } => "renew",
             Action::Renew { dry_run: true } => "renew_dry_run",
         }

@@ -1,8 +1,9 @@
-//! The jobs (sync, restore, renew, status, get, list, cleanup, reencrypt, runs, audit), over
+//! The jobs (sync, restore, renew, status, get, list, accounts, cleanup, reencrypt, runs, audit), over
 //! Upstash, Supabase and Tradovate.
 //! Each returns a serialisable report or a [`JobError`]; the HTTP layer and the cron
 //! handler only translate.
 
+pub mod accounts;
 pub mod audit;
 pub mod cleanup;
 pub mod get;

@@ -160,14 +160,17 @@ async fn apply(
         threshold_percent: services.config.redis_loss_threshold_percent,
         min_missing: services.config.redis_loss_min_missing,
     };
+    let mut missing: Vec<String> = due
+        .iter()
+        .filter(|a| !snapshot.present.contains(a.as_str()))
+        .map(|a| a.to_string())
+        .collect();
+    missing.sort();
     let redis_loss = loss::assess(
         guard,
         Observation {
             active_unexpired: due.len(),
-            missing: due
-                .iter()
-                .filter(|a| !snapshot.present.contains(a.as_str()))
-                .count(),
+            missing: missing.len(),
             redis_token_keys: snapshot.token_keys,
             loss_pending: start.loss_pending,
         },
@@ -230,7 +233,8 @@ async fn apply(
         accounts,
         run_id: String::new(),
         duration_ms: 0,
-        redis_loss: redis_loss.map(loss_report),
+        // The accounts go into sync_runs.details too: account health reads them.
+        redis_loss: redis_loss.map(|l| loss_report(l, missing)),
         restore: None,
         restore_error: None,
     };
@@ -348,8 +352,9 @@ fn unchanged(stored: &ExistingToken, c: &Candidate, fingerprint: &str, now: Date
 }
 
 /// The answer's view of a suspected loss.
-fn loss_report(loss: SuspectedLoss) -> RedisLoss {
+fn loss_report(loss: SuspectedLoss, accounts: Vec<String>) -> RedisLoss {
     RedisLoss {
+        accounts,
         missing: loss.missing,
         active_unexpired: loss.active_unexpired,
         redis_token_keys: loss.redis_token_keys,

@@ -117,6 +117,16 @@ async fn every_answer_matches_the_document() {
         check(&spec, "GET", &format!("/v1/tokens{query}"), read, 200).await;
     }
 
+    // Account health: the demo accounts and the four extra ones (the malformed value has no
+    // row), the expired one as such.
+    let health = check(&spec, "GET", "/v1/accounts", read, 200).await;
+    assert_eq!(
+        (&health["accounts"], &health["states"]["expired"]),
+        (&25.into(), &1.into()),
+        "{health}"
+    );
+    check(&spec, "GET", "/v1/accounts", admin, 200).await;
+
     check(&spec, "POST", "/v1/reencrypt", admin, 200).await;
 
     // Errors, each against the documented response for its status.

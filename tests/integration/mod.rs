@@ -2,6 +2,7 @@
 //! (Postgres, PostgREST, Redis, and our Upstash REST server) started by ./scripts/test.sh;
 //! and the OpenAPI document against the router (no services).
 
+mod accounts;
 mod api;
 mod audit;
 mod bounded_reads;

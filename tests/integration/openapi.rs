@@ -476,6 +476,7 @@ fn sample_loss_sync(restored: bool) -> SyncReport {
             threshold_percent: 50,
             min_missing: 3,
             reason: "redis_empty".into(),
+            accounts: vec!["APEX_136189".into(), "PAAPEX1361890000001".into()],
         }),
         restore: restored.then(|| sample_restore(false, false)),
         restore_error: (!restored).then(|| "Upstash Redis answered HTTP 500: boom".into()),
@@ -785,6 +786,59 @@ fn sample_runs() -> RunsReport {
     }
 }
 
+/// Account health over a fresh main account, a sub-account that was renewed and read, and
+/// one whose renewal was refused.
+fn sample_accounts() -> token_manager::jobs::accounts::AccountsReport {
+    use token_manager::store::AccountFacts;
+    let row = |account: &str, main: &str| AccountFacts {
+        account_name: account.into(),
+        main_account: main.into(),
+        key_type: if account == main {
+            "main"
+        } else {
+            "sub_account"
+        }
+        .into(),
+        redis_key: Some(format!("token:{account}")),
+        is_active: true,
+        expires_at: Some(at(12)),
+        last_synced_at: Some(at(9)),
+        last_seen_at: Some(at(10)),
+        missing_in_redis: false,
+        last_read_at: None,
+        last_read_outcome: None,
+        last_read_key: None,
+        renew_state: None,
+        renew_error: None,
+        renewed_at: None,
+        renew_attempted_at: None,
+        renewal_count: None,
+    };
+    let renewed = AccountFacts {
+        last_read_at: Some(at(10)),
+        last_read_outcome: Some(200),
+        last_read_key: Some("job:restore".into()),
+        renew_state: Some("renewed".into()),
+        renewed_at: Some(at(10).to_rfc3339()),
+        renew_attempted_at: Some(at(10).to_rfc3339()),
+        renewal_count: Some(2),
+        ..row("PAAPEX1361890000001", "APEX_136189")
+    };
+    let refused = AccountFacts {
+        expires_at: None,
+        last_seen_at: None,
+        renew_state: Some("renew_failed".into()),
+        renew_error: Some("HTTP 401".into()),
+        ..row("APEX_266668", "APEX_266668")
+    };
+    token_manager::jobs::accounts::report(
+        vec![row("APEX_136189", "APEX_136189"), renewed, refused],
+        at(11),
+        Some(at(10)),
+        600,
+    )
+}
+
 fn to_value(report: &impl Serialize) -> Value {
     serde_json::to_value(report).unwrap()
 }
@@ -818,6 +872,7 @@ fn sample_reports_validate_against_their_routes() {
         ("GET", "/v1/tokens", to_value(&sample_list(0))),
         ("GET", "/v1/tokens", to_value(&sample_list(3))),
         ("GET", "/v1/runs", to_value(&sample_runs())),
+        ("GET", "/v1/accounts", to_value(&sample_accounts())),
         (
             "GET",
             "/health",
@@ -871,6 +926,8 @@ fn schemas_reject_what_the_api_does_not_send() {
     null_updated["updated_at"] = Value::Null;
     let mut bad_time = to_value(&sample_status(None, 1));
     bad_time["recent_tokens"][0]["expires_at"] = json!("tomorrow");
+    let mut token_in_health = to_value(&sample_accounts());
+    token_in_health["main"][0]["accounts"][0]["token"] = json!("eyJhbGciOi");
     let mut negative = to_value(&sample_cleanup());
     negative["cleaned"] = json!(-1);
     for (method, path, body) in [
@@ -879,6 +936,7 @@ fn schemas_reject_what_the_api_does_not_send() {
         ("GET", "/v1/tokens/APEX_1", null_updated),
         ("GET", "/v1/status", bad_time),
         ("POST", "/v1/cleanup", negative),
+        ("GET", "/v1/accounts", token_in_health),
         ("GET", "/token-manager", json!({ "success": true })),
     ] {
         assert!(

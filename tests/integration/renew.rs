@@ -36,7 +36,11 @@ fn fault(mode: FaultMode, times: u32) -> Fault {
 }
 
 /// Renewal on, against `standin` for both environments, plus `extra` settings.
-fn config(stack: &TestStack, standin: &Running, extra: &[(&'static str, &str)]) -> Config {
+pub(super) fn config(
+    stack: &TestStack,
+    standin: &Running,
+    extra: &[(&'static str, &str)],
+) -> Config {
     let url = standin.base_url();
     let mut changes = vec![
         ("RENEW_ENABLED", "true"),
@@ -533,18 +537,25 @@ async fn error_text_fails_the_session_and_the_minimum_interval_holds_it_back() {
     );
 }
 
-#[tokio::test]
-async fn a_401_marks_the_session_until_a_bot_writes_a_new_token() {
-    let mut stack = TestStack::start().await;
+/// One session (1 main + 2 sub-accounts) whose renewal Tradovate refuses with 401: the
+/// stand-in, the renewal services and the keys, after the refused pass.
+pub(super) async fn refused_session(stack: &mut TestStack) -> (Running, Services, Vec<String>) {
     let standin = start_standin(600).await;
-    let (_, keys) = one_session(&mut stack, &standin).await;
+    let (_, keys) = one_session(stack, &standin).await;
     standin
         .state
         .set_fault(Some(fault(FaultMode::Unauthorized, 1)));
-    let services = Services::new(config(&stack, &standin, &[]));
+    let services = Services::new(config(stack, &standin, &[]));
     let report = renew(&services, Trigger::Http, false).await.unwrap();
     assert_eq!(report.failed, 1);
     assert!(report.results[0].reason.as_deref().unwrap().contains("401"));
+    (standin, services, keys)
+}
+
+#[tokio::test]
+async fn a_401_marks_the_session_until_a_bot_writes_a_new_token() {
+    let mut stack = TestStack::start().await;
+    let (standin, services, keys) = refused_session(&mut stack).await;
     let rows = stack
         .query("select metadata->>'renew_state' as state from tradovate_tokens order by 1")
         .await;
