@@ -289,7 +289,8 @@ impl Upstash {
     /// before, STRLEN + GETRANGE (at most `max_value` bytes) + PTTL, so P pages over N keys
     /// take about max(P, N / batch) + 1 requests and no value larger than `max_value` is
     /// ever transferred whole. Pages start at `count` keys and grow while they match fewer
-    /// than `batch` keys ([`ScanPace`]), so keys of other applications cost few requests.
+    /// than `batch` keys ([`ScanPace`], sized by the DBSIZE the first request also asks), so
+    /// keys of other applications cost few requests.
     pub async fn scan_values(
         &self,
         pattern: &str,
@@ -303,11 +304,16 @@ impl Upstash {
         let mut cursor = Some("0".to_string());
         let mut pending = VecDeque::new();
         let mut pace = ScanPace::new(count, batch);
+        let mut first = true;
         while cursor.is_some() || !pending.is_empty() {
             let fetch: Vec<String> = pending.drain(..pending.len().min(batch.max(1))).collect();
-            let mut commands = Vec::with_capacity(3 * fetch.len() + 1);
+            let mut commands = Vec::with_capacity(3 * fetch.len() + 2);
             if let Some(cursor) = &cursor {
                 commands.push(scan_command(cursor, pattern, pace.count));
+            }
+            // The keyspace's size sizes the sparse pages; DBSIZE is O(1) in Redis.
+            if first {
+                commands.push(vec!["DBSIZE".into()]);
             }
             let last_byte = max_value.saturating_sub(1).to_string();
             for key in &fetch {
@@ -327,6 +333,12 @@ impl Upstash {
                     .expect("one answer per command")
                     .map_err(UpstashError::Command)?;
                 let (next, keys) = parse_scan(page)?;
+                if std::mem::take(&mut first) {
+                    // Without a size (an error, or a server without DBSIZE) pages grow fourfold.
+                    if let Some(Ok(Reply::Int(size))) = answers.next() {
+                        pace.keyspace(u64::try_from(size).unwrap_or(0));
+                    }
+                }
                 pace.after(keys.len());
                 for key in keys.into_iter().filter(|k| seen.insert(k.clone())) {
                     match String::from_utf8(key) {
@@ -429,21 +441,30 @@ fn reply_kind(reply: &Reply) -> &'static str {
     }
 }
 
-/// The most keys one SCAN visits: the page size grows up to this while pages match few keys.
-/// Measured in `scripts/bench.sh` (the README's "Redis time per request"): a SCAN of this
-/// COUNT over a keyspace of unrelated keys takes Redis a few ms, and a Redis of 1,000,000
-/// other keys is walked in about 1,000,000 / 32,768 ≈ 31 pages.
+/// The most keys one SCAN visits: what the page size grows to while pages match few keys.
+/// One SCAN is one command Redis runs without serving anyone else, for a time that follows the
+/// keys it visits (Redis 7.0: about 0.5 µs of CPU per key on the bench machine, so about 18 ms
+/// for this many; the README's Benchmarks section has the figures). A Redis of 1,000,000 other
+/// keys is walked in about 1,000,000 / 32,768 ≈ 31 pages, inside the free plan's 50 subrequests.
 pub const MAX_SCAN_COUNT: usize = 32_768;
 
-/// The COUNT of the next SCAN page: `base` (the SCAN_COUNT setting) while pages bring enough
-/// matching keys to fill a value batch, growing fourfold per page up to [`MAX_SCAN_COUNT`]
-/// while they bring fewer (a sparse keyspace), back to `base` once a page brings enough.
-/// Each request thus keeps Redis busy for a bounded time, and a Redis that mostly holds keys
-/// of other applications is walked in few requests.
+/// How many pages a walk over a sparse keyspace aims for while pages stay under
+/// [`MAX_SCAN_COUNT`]: the fewer keys per page, the shorter Redis stalls per request, and 6
+/// pages keep a Redis of 100,000 other keys within 10 Upstash requests.
+pub const SPARSE_PAGES: usize = 6;
+
+/// The COUNT of the next SCAN page. `base` (the SCAN_COUNT setting) while pages bring enough
+/// matching keys to fill a value batch. Once a page brings fewer (a sparse keyspace), the next
+/// visits the keyspace's size (DBSIZE, sent with the first page) over [`SPARSE_PAGES`], at
+/// least `base` and at most [`MAX_SCAN_COUNT`]: the smallest page that walks the keyspace in
+/// that many requests, so Redis stalls no longer per request than the request budget needs.
+/// Without a size it grows fourfold per sparse page. Back to `base` once a page brings enough.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScanPace {
     base: usize,
     enough: usize,
+    /// The page size for sparse pages, once the keyspace's size is known.
+    sparse: Option<usize>,
     /// The COUNT to send next.
     pub count: usize,
 }
@@ -455,19 +476,29 @@ impl ScanPace {
         Self {
             base,
             enough: enough.max(1),
+            sparse: None,
             count: base,
         }
     }
 
+    /// Takes the keyspace's size (DBSIZE) into account for the sparse pages that follow.
+    pub fn keyspace(&mut self, keys: u64) {
+        let per_page = usize::try_from(keys.div_ceil(SPARSE_PAGES as u64)).unwrap_or(usize::MAX);
+        self.sparse = Some(per_page.clamp(self.base, MAX_SCAN_COUNT));
+    }
+
     /// Adjusts the next COUNT after a page that matched `matched` keys.
     pub fn after(&mut self, matched: usize) {
-        self.count = if matched < self.enough {
-            self.count.saturating_mul(4).min(MAX_SCAN_COUNT)
-        } else {
+        self.count = if matched >= self.enough {
             self.base
+        } else if let Some(sparse) = self.sparse {
+            sparse
+        } else {
+            self.count.saturating_mul(4).min(MAX_SCAN_COUNT)
         };
     }
 }
+
 /// Lua: delete KEYS[1] only if it holds ARGV[1]. Answers 1 if deleted.
 const COMPARE_AND_DELETE: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
@@ -747,6 +778,22 @@ mod tests {
         );
         assert_eq!(ScanPace::new(0, 0).count, 1);
         assert_eq!(ScanPace::new(usize::MAX, 1).count, MAX_SCAN_COUNT);
+    }
+
+    #[test]
+    fn a_known_keyspace_is_walked_in_about_sparse_pages_of_bounded_size() {
+        let next = |keys: u64, matched: usize| {
+            let mut pace = ScanPace::new(1000, 50);
+            pace.keyspace(keys);
+            pace.after(matched);
+            pace.count
+        };
+        // 100,000 keys: pages of a sixth; 1,000,000: the cap; small or dense: SCAN_COUNT.
+        assert_eq!(next(100_000, 3), 16_667);
+        assert_eq!(next(1_000_000, 0), MAX_SCAN_COUNT);
+        assert_eq!(next(u64::MAX, 0), MAX_SCAN_COUNT);
+        assert_eq!(next(2_000, 0), 1000);
+        assert_eq!(next(100_000, 50), 1000);
     }
 
     #[test]

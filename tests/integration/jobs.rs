@@ -602,3 +602,59 @@ async fn many_keys_take_few_requests_whatever_the_page_and_batch_sizes() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_redis_full_of_other_keys_costs_requests_for_the_tokens_not_the_keyspace() {
+    let mut stack = TestStack::start().await;
+    let exp = Utc::now() + Duration::hours(1);
+    for n in 0..22 {
+        stack.set(
+            &format!("token:APEX{:06}", 200_000 + n),
+            jwt(&format!("t{n}"), exp).as_str(),
+        );
+    }
+    // 60,000 keys of other applications: SCAN COUNT 1000 alone would take 60 pages.
+    for chunk in (0..60_000).collect::<Vec<u32>>().chunks(10_000) {
+        let mut pipe = redis::pipe();
+        for &i in chunk {
+            match i % 3 {
+                0 => pipe.cmd("SET").arg(format!("cache:{i}")).arg("x"),
+                1 => pipe.cmd("HSET").arg(format!("candle:{i}")).arg("o").arg(i),
+                _ => pipe.cmd("RPUSH").arg(format!("queue:{i}")).arg("job"),
+            }
+            .ignore();
+        }
+        pipe.exec(&mut stack.redis).unwrap();
+    }
+    redis::cmd("HSET")
+        .arg("token:STATS")
+        .arg("hits")
+        .arg(1)
+        .exec(&mut stack.redis)
+        .unwrap();
+    let services = stack.services();
+    let (report, requests) = upstash_requests(sync(&services, Trigger::Http)).await;
+    let report = report.unwrap();
+    assert_eq!((report.tokens_synced, report.inserted), (22, 22));
+    let skipped: Vec<&str> = report
+        .skipped
+        .iter()
+        .map(|s| s.redis_key.as_str())
+        .collect();
+    assert_eq!(skipped, ["token:STATS"], "a hash under token: is skipped");
+    assert_eq!(
+        stack
+            .query("select count(*)::int as n from tradovate_tokens where is_active")
+            .await,
+        vec![json!({"n": 22})],
+        "all 22 tokens are stored"
+    );
+    // At most: lock, unlock, a first page of SCAN_COUNT (with DBSIZE), SPARSE_PAGES pages of
+    // a sixth of the keyspace (one more: COUNT is a hint to Redis), and the values found in
+    // the last page. Pages of a fixed 1,000 keys would take 60.
+    let most = 2 + 1 + (token_manager::upstash::SPARSE_PAGES + 1) + 1;
+    assert!(
+        requests <= most,
+        "{requests} Upstash requests for 22 tokens among 60,000 other keys (at most {most})"
+    );
+}
