@@ -4,13 +4,15 @@
 use std::io::Write;
 
 use api_model::{
-    CleanupReport, HealthReport, ListReport, RenewReport, RestoreReport, StatusReport, SyncReport,
-    TokenReport,
+    AccountsReport, AuditReport, CleanupReport, HealthReport, ListReport, RenewReport,
+    RestoreReport, StatusReport, SyncReport, TokenReport,
 };
 use serde::de::DeserializeOwned;
 
 use crate::cli::{Cli, Command};
-use crate::client::{validate_account, Call, Client, ListFilter, Response, RestoreOptions};
+use crate::client::{
+    validate_account, AuditFilter, Call, Client, ListFilter, Response, RestoreOptions,
+};
 use crate::config::{resolve, DotEnv, Overrides, Surroundings};
 use crate::error::{CliError, EXIT_OK};
 use crate::render;
@@ -61,6 +63,25 @@ pub fn call_for(command: &Command) -> Result<Call, CliError> {
             include_unknown_expiry: *include_unknown_expiry,
         }),
         Command::Renew { dry_run } => Call::Renew { dry_run: *dry_run },
+        Command::Accounts => Call::Accounts,
+        Command::Audit {
+            account,
+            key,
+            since,
+            until,
+            limit,
+        } => {
+            if let Some(account) = account {
+                validate_account(account)?;
+            }
+            Call::Audit(AuditFilter {
+                account: account.clone(),
+                key: key.clone(),
+                since: *since,
+                until: *until,
+                limit: *limit,
+            })
+        }
         Command::Health => Call::Health,
     })
 }
@@ -139,6 +160,8 @@ enum Answer {
     Cleanup(CleanupReport),
     Restore(RestoreReport),
     Renew(RenewReport),
+    Accounts(AccountsReport),
+    Audit(AuditReport),
     Health(HealthReport),
 }
 
@@ -152,6 +175,8 @@ impl Answer {
             Call::Cleanup => Answer::Cleanup(read(resp, "a cleanup report")?),
             Call::Restore(_) => Answer::Restore(read(resp, "a restore report")?),
             Call::Renew { .. } => Answer::Renew(read(resp, "a renew report")?),
+            Call::Accounts => Answer::Accounts(read(resp, "an account health report")?),
+            Call::Audit(_) => Answer::Audit(read(resp, "an audit listing")?),
             Call::Health => Answer::Health(read(resp, "a health answer")?),
         })
     }
@@ -165,6 +190,8 @@ impl Answer {
             Answer::Cleanup(c) => render::cleanup(c),
             Answer::Restore(r) => render::restore(r),
             Answer::Renew(r) => render::renew(r),
+            Answer::Accounts(a) => render::accounts(a),
+            Answer::Audit(a) => render::audit(a),
             Answer::Health(h) => render::health(h),
         }
     }

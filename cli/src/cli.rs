@@ -15,6 +15,20 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--since`/`--until`: an RFC 3339 time, or a duration meaning that long ago (`1h`, `2d`).
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let ago = parse_duration(s).map_err(|_| {
+        format!("{s:?} is neither an RFC 3339 time (2026-12-01T09:00:00Z) nor a duration ago (90s, 10m, 2h, 1d)")
+    })?;
+    chrono::Duration::from_std(ago)
+        .ok()
+        .and_then(|d| chrono::Utc::now().checked_sub_signed(d))
+        .ok_or_else(|| format!("{s:?} is too long ago"))
+}
+
 fn parse_within(s: &str) -> Result<u64, String> {
     let d = parse_duration(s).map_err(|e| e.to_string())?;
     if d.subsec_nanos() != 0 {
@@ -45,7 +59,9 @@ Examples:
   tokenctl --json status | jq .sync_needed
   tokenctl cleanup
   tokenctl restore --dry-run
-  tokenctl renew --dry-run";
+  tokenctl renew --dry-run
+  tokenctl accounts
+  tokenctl audit --account APEX_136189 --since 1h";
 
 /// Command-line client for the token-manager Worker.
 #[derive(Debug, Parser)]
@@ -207,6 +223,49 @@ Examples:
         dry_run: bool,
     },
 
+    /// The health of every account, coloured by state, never a token (GET /v1/accounts)
+    #[command(after_help = "\
+One row per account, grouped by main account (its own token first): its state, expiry, when a
+sync last saw its key in Redis, when a sync last wrote it, its latest read and renewal state.
+States, worst first (the first that applies wins): expired, inactive, missing_in_redis,
+renew_failed, expiring, fresh. A read key limited to main accounts sees only those.
+
+Examples:
+  tokenctl accounts
+  tokenctl --json accounts | jq -r '.main[].accounts[] | select(.state != \"fresh\") | .account'")]
+    Accounts,
+
+    /// Who read which token, newest first (GET /v1/audit; admin key)
+    #[command(after_help = "\
+--since and --until take an RFC 3339 time or a duration meaning that long ago.
+
+Examples:
+  tokenctl audit
+  tokenctl audit --account APEX_136189 --since 1h
+  tokenctl audit --key bot-eu --since 2026-12-01T00:00:00Z --until 2026-12-02T00:00:00Z
+  tokenctl --json audit --limit 1000 | jq -r '.reads[] | select(.outcome != 200) | .account_name'")]
+    Audit {
+        /// Only reads of this account (exact name)
+        #[arg(long, value_name = "A")]
+        account: Option<String>,
+
+        /// Only reads with this key name (or job:restore, job:renew)
+        #[arg(long, value_name = "K")]
+        key: Option<String>,
+
+        /// Only reads at or after this time: RFC 3339, or a duration ago (1h, 2d)
+        #[arg(long, value_name = "T", value_parser = parse_time)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+
+        /// Only reads before this time: RFC 3339, or a duration ago
+        #[arg(long, value_name = "T", value_parser = parse_time)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+
+        /// At most this many reads (1 to 1000; the Worker's default is 100)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: Option<u16>,
+    },
+
     /// Is the Worker up? (GET /health; no key needed)
     #[command(after_help = "\
 Examples:
@@ -269,6 +328,34 @@ mod tests {
     }
 
     #[test]
+    fn audit_times_are_rfc3339_or_a_duration_ago() {
+        let c = Cli::try_parse_from([
+            "tokenctl",
+            "audit",
+            "--since",
+            "2h",
+            "--until",
+            "2026-12-01T09:00:00+01:00",
+            "--limit",
+            "5",
+        ])
+        .unwrap();
+        let Command::Audit {
+            since,
+            until,
+            limit,
+            ..
+        } = c.command
+        else {
+            panic!("audit")
+        };
+        let ago = chrono::Utc::now() - since.unwrap();
+        assert!((7190..=7210).contains(&ago.num_seconds()), "{ago}");
+        assert_eq!(until.unwrap().to_rfc3339(), "2026-12-01T08:00:00+00:00");
+        assert_eq!(limit, Some(5));
+    }
+
+    #[test]
     fn bad_values_are_usage_errors() {
         for args in [
             vec!["tokenctl", "list", "--active", "yes"],
@@ -286,6 +373,9 @@ mod tests {
             vec!["tokenctl", "list", "--expiring-within", "500ms"],
             vec!["tokenctl", "frobnicate"],
             vec!["tokenctl", "restore", "--dry-run=maybe"],
+            vec!["tokenctl", "audit", "--since", "yesterday"],
+            vec!["tokenctl", "audit", "--limit", "0"],
+            vec!["tokenctl", "audit", "--limit", "1001"],
         ] {
             let e = Cli::try_parse_from(&args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");

@@ -29,6 +29,21 @@ pub struct RestoreOptions {
     pub include_unknown_expiry: bool,
 }
 
+/// Filters for `GET /v1/audit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// `account=`
+    pub account: Option<String>,
+    /// `key=`
+    pub key: Option<String>,
+    /// `since=` (sent as RFC 3339).
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// `until=`
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// `limit=`
+    pub limit: Option<u16>,
+}
+
 /// One API call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
@@ -46,6 +61,10 @@ pub enum Call {
     Restore(RestoreOptions),
     /// `POST /v1/renew[?dry_run=true]` (admin key).
     Renew { dry_run: bool },
+    /// `GET /v1/accounts`.
+    Accounts,
+    /// `GET /v1/audit?...` (admin key).
+    Audit(AuditFilter),
     /// `GET /health` (no key).
     Health,
 }
@@ -69,6 +88,8 @@ impl Call {
             Call::Cleanup => "cleanup",
             Call::Restore(_) => "restore",
             Call::Renew { .. } => "renew",
+            Call::Accounts => "accounts",
+            Call::Audit(_) => "audit",
             Call::Health => "health",
         }
     }
@@ -99,6 +120,8 @@ impl Call {
             Call::Restore(o) if o.dry_run => "Checking what a restore would write…",
             Call::Restore(_) => "Restoring tokens to Redis…",
             Call::Renew { .. } => "Renewing tokens with Tradovate…",
+            Call::Accounts => "Fetching account health…",
+            Call::Audit(_) => "Fetching the audit trail…",
             Call::Health => "Checking health…",
         }
     }
@@ -136,6 +159,12 @@ impl Call {
                 Call::Renew { .. } => {
                     segs.extend(["v1", "renew"]);
                 }
+                Call::Accounts => {
+                    segs.extend(["v1", "accounts"]);
+                }
+                Call::Audit(_) => {
+                    segs.extend(["v1", "audit"]);
+                }
                 Call::Health => {
                     segs.push("health");
                 }
@@ -154,6 +183,26 @@ impl Call {
         }
         if let Call::Renew { dry_run: true } = self {
             url.query_pairs_mut().append_pair("dry_run", "true");
+        }
+        if let Call::Audit(f) = self {
+            let time = |t: &chrono::DateTime<chrono::Utc>| {
+                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            };
+            let pairs = [
+                ("account", f.account.clone()),
+                ("key", f.key.clone()),
+                ("since", f.since.as_ref().map(time)),
+                ("until", f.until.as_ref().map(time)),
+                ("limit", f.limit.map(|n| n.to_string())),
+            ];
+            if pairs.iter().any(|(_, v)| v.is_some()) {
+                let mut q = url.query_pairs_mut();
+                for (name, value) in &pairs {
+                    if let Some(v) = value {
+                        q.append_pair(name, v);
+                    }
+                }
+            }
         }
         if let Call::List(f) = self {
             if f.main_account.is_some() || f.active.is_some() || f.expiring_within_secs.is_some() {

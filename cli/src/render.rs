@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
 use api_model::{
-    CleanupReport, HealthReport, ListReport, Outcome, RenewOutcome, RenewReport, RestoreReport,
-    StatusReport, SyncReport, TokenReport,
+    AccountState, AccountsReport, AuditReport, CleanupReport, HealthReport, ListReport, Outcome,
+    RenewOutcome, RenewReport, RestoreReport, StatusReport, SyncReport, TokenReport,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -23,6 +23,7 @@ const DIM: Style = Style::new().dimmed();
 const GREEN: Style = AnsiColor::Green.on_default();
 const RED: Style = AnsiColor::Red.on_default();
 const YELLOW: Style = AnsiColor::Yellow.on_default();
+const MAGENTA: Style = AnsiColor::Magenta.on_default();
 
 fn paint(style: Style, s: &str) -> String {
     format!("{style}{s}{style:#}")
@@ -36,6 +37,14 @@ pub fn plain(text: &str) -> String {
 /// A timestamp exactly as the Worker serialised it (RFC 3339, `Z`).
 fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// A timestamp to the second, for table cells.
+fn ts_short(t: Option<&DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "-".to_string(),
+        |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+    )
 }
 
 fn ts_or(t: Option<&DateTime<Utc>>, none: &str) -> String {
@@ -332,11 +341,11 @@ pub fn list(l: &ListReport) -> String {
         writeln!(out, "   {}", paint(DIM, "(none)")).ok();
         return out;
     }
-    let rows: Vec<[String; 6]> = l
+    let rows: Vec<Vec<String>> = l
         .tokens
         .iter()
         .map(|t| {
-            [
+            vec![
                 t.account_name.clone(),
                 t.main_account.clone(),
                 t.token_type.clone(),
@@ -354,36 +363,204 @@ pub fn list(l: &ListReport) -> String {
         "EXPIRES AT",
         "UPDATED AT",
     ];
-    let mut widths = head.map(|h| h.chars().count());
-    for r in &rows {
+    table(&mut out, &head, &rows, |_, col, cell| {
+        (col == 3 && cell == "no").then_some(YELLOW)
+    });
+    out
+}
+
+/// Writes `rows` under `head` as aligned columns, three spaces in; `style(row, column, cell)`
+/// colours a cell (padding included, so columns stay aligned with or without colour).
+fn table(
+    out: &mut String,
+    head: &[&str],
+    rows: &[Vec<String>],
+    style: impl Fn(usize, usize, &str) -> Option<Style>,
+) {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w - s.chars().count()));
-    let cells: Vec<String> = head.iter().zip(widths).map(|(h, w)| pad(h, w)).collect();
+    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+    let cells: Vec<String> = head.iter().zip(&widths).map(|(h, w)| pad(h, *w)).collect();
     let line = format!("   {}", cells.join("  ").trim_end());
     writeln!(out, "{}", paint(BOLD, &line)).ok();
-    for r in &rows {
+    for (i, r) in rows.iter().enumerate() {
         let cells: Vec<String> = r
             .iter()
-            .zip(widths)
+            .zip(&widths)
             .enumerate()
-            .map(|(i, (c, w))| {
-                let padded = if i == r.len() - 1 {
+            .map(|(j, (c, w))| {
+                let padded = if j == r.len() - 1 {
                     c.clone()
                 } else {
-                    pad(c, w)
+                    pad(c, *w)
                 };
-                if i == 3 && c == "no" {
-                    paint(YELLOW, &padded)
-                } else {
-                    padded
+                match style(i, j, c) {
+                    Some(st) => paint(st, &padded),
+                    None => padded,
                 }
             })
             .collect();
-        writeln!(out, "   {}", cells.join("  ")).ok();
+        writeln!(out, "   {}", cells.join("  ").trim_end()).ok();
     }
+}
+
+/// The colour of an account state: green fresh, yellow expiring, magenta renew_failed, red
+/// missing_in_redis and expired, dim inactive.
+fn state_style(state: AccountState) -> Style {
+    match state {
+        AccountState::Fresh => GREEN,
+        AccountState::Expiring => YELLOW,
+        AccountState::RenewFailed => MAGENTA,
+        AccountState::MissingInRedis | AccountState::Expired => RED,
+        AccountState::Inactive => DIM,
+    }
+}
+
+/// Seconds until (or, negative, since) an expiry, for people: `in 55m`, `5m ago`.
+fn expires_in(seconds: Option<i64>) -> String {
+    match seconds {
+        None => "-".into(),
+        Some(s) if s < 0 => format!("{} ago", format_seconds(-s)),
+        Some(s) => format!("in {}", format_seconds(s)),
+    }
+}
+
+/// The result of `GET /v1/accounts`: a summary of the states, then one row per account grouped
+/// by main account (the main account named on its group's first row), coloured by state.
+pub fn accounts(r: &AccountsReport) -> String {
+    let mut out = String::new();
+    let counts: Vec<String> = AccountState::ALL
+        .iter()
+        .filter_map(|state| {
+            let n = r.states.get(state.as_str()).copied().unwrap_or(0);
+            (n > 0).then(|| paint(state_style(*state), &format!("{n} {}", state.as_str())))
+        })
+        .collect();
+    let summary = if counts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", counts.join(", "))
+    };
+    writeln!(
+        out,
+        "🩺 Accounts: {} in {} main accounts{summary}",
+        r.accounts, r.main_accounts
+    )
+    .ok();
+    writeln!(
+        out,
+        "   Last sync: {}",
+        ts_or(r.last_sync_at.as_ref(), "never")
+    )
+    .ok();
+    if r.main.is_empty() {
+        writeln!(out, "   {}", paint(DIM, "(none)")).ok();
+        return out;
+    }
+    let mut rows = Vec::new();
+    let mut states = Vec::new();
+    for group in &r.main {
+        for (i, a) in group.accounts.iter().enumerate() {
+            let main = if i == 0 {
+                group.main_account.clone()
+            } else {
+                String::new()
+            };
+            let read = a.last_read.as_ref().map_or_else(
+                || "-".to_string(),
+                |l| {
+                    let at = ts_short(Some(&l.read_at));
+                    format!("{at} {} by {}", l.outcome, printable(&l.key_name))
+                },
+            );
+            let renewal = a
+                .renewal
+                .as_ref()
+                .and_then(|x| x.state.clone())
+                .unwrap_or_else(|| "-".into());
+            rows.push(vec![
+                main,
+                a.account.clone(),
+                a.state.as_str().to_string(),
+                expires_in(a.expires_in_seconds),
+                ts_short(a.last_seen_at.as_ref()),
+                ts_short(a.last_synced_at.as_ref()),
+                renewal,
+                read,
+            ]);
+            states.push(a.state);
+        }
+    }
+    let head = [
+        "MAIN ACCOUNT",
+        "ACCOUNT",
+        "STATE",
+        "EXPIRES",
+        "LAST SEEN IN REDIS",
+        "LAST SYNCED",
+        "RENEWAL",
+        "LAST READ",
+    ];
+    table(&mut out, &head, &rows, |row, col, _| {
+        (col == 2).then(|| state_style(states[row]))
+    });
+    out
+}
+
+/// `s` with control characters (a terminal escape in a client's user agent) shown as `?`.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The result of `GET /v1/audit`: one row per read, newest first; 4xx outcomes yellow, 5xx red.
+pub fn audit(r: &AuditReport) -> String {
+    let mut out = String::new();
+    writeln!(out, "🔎 Token reads: {}", r.count).ok();
+    if r.reads.is_empty() {
+        writeln!(out, "   {}", paint(DIM, "(none)")).ok();
+        return out;
+    }
+    let rows: Vec<Vec<String>> = r
+        .reads
+        .iter()
+        .map(|read| {
+            vec![
+                ts_short(Some(&read.read_at)),
+                printable(&read.account_name),
+                read.outcome.to_string(),
+                printable(&read.key_name),
+                read.client_ip
+                    .as_deref()
+                    .map_or_else(|| "-".into(), printable),
+                read.user_agent
+                    .as_deref()
+                    .map_or_else(|| "-".into(), printable),
+            ]
+        })
+        .collect();
+    let head = [
+        "READ AT",
+        "ACCOUNT",
+        "OUTCOME",
+        "KEY",
+        "CLIENT IP",
+        "USER AGENT",
+    ];
+    table(&mut out, &head, &rows, |row, col, _| {
+        let outcome = r.reads[row].outcome;
+        match (col, outcome) {
+            (2, 200..=299) => Some(GREEN),
+            (2, 400..=499) => Some(YELLOW),
+            (2, _) => Some(RED),
+            _ => None,
+        }
+    });
     out
 }
 
@@ -489,6 +666,61 @@ mod tests {
     /// Reads an answer the way tokenctl does: through the Worker's own types.
     fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
         serde_json::from_value(v).expect("a Worker-shaped answer")
+    }
+
+    #[test]
+    fn accounts_colour_each_state_and_name_the_main_account_once() {
+        let account = |name: &str, state: &str| {
+            json!({
+                "account": name, "key_type": "sub_account", "redis_key": format!("token:{name}"),
+                "state": state, "is_active": state != "inactive", "expires_at": null,
+                "expires_in_seconds": if state == "expired" { -60 } else { 600 },
+                "last_seen_at": "2026-12-01T09:00:00.123Z", "last_synced_at": null,
+                "last_read": if state == "fresh" {
+                    json!({"read_at": "2026-12-01T09:01:00Z", "outcome": 200, "key_name": "bot\u{1b}[2J"})
+                } else { Value::Null },
+                "renewal": if state == "renew_failed" {
+                    json!({"state": "renew_failed", "error": "HTTP 401"})
+                } else { Value::Null },
+            })
+        };
+        let states = [
+            "expired",
+            "inactive",
+            "missing_in_redis",
+            "renew_failed",
+            "expiring",
+            "fresh",
+        ];
+        let report: AccountsReport = from(json!({
+            "success": true, "generated_at": "2026-12-01T09:02:00Z", "expiring_within_seconds": 600,
+            "last_sync_at": null, "main_accounts": 1, "accounts": 6,
+            "states": {"expired": 1, "inactive": 1, "missing_in_redis": 1, "renew_failed": 1,
+                       "expiring": 1, "fresh": 1},
+            "main": [{"main_account": "APEX_1", "state": "expired",
+                      "accounts": states.iter().enumerate()
+                          .map(|(i, s)| account(&format!("PAAPEX1000000{i}"), s))
+                          .collect::<Vec<_>>()}],
+        }));
+        let text = accounts(&report);
+        let styles = [RED, DIM, RED, MAGENTA, YELLOW, GREEN];
+        for (i, (state, style)) in states.iter().zip(styles).enumerate() {
+            let account = format!("PAAPEX1000000{i}");
+            let row = text.lines().find(|l| l.contains(&account)).unwrap();
+            assert!(row.contains(&format!("{style}{state}")), "{state}: {row:?}");
+        }
+        assert_eq!(text.matches("APEX_1 ").count(), 1, "{text}");
+        let plain_text = plain(&text);
+        assert!(plain_text.contains("1 expired, 1 inactive"), "{plain_text}");
+        assert!(
+            plain_text.contains("1m ago") && plain_text.contains("in 10m"),
+            "{plain_text}"
+        );
+        assert!(plain_text.contains("2026-12-01T09:00:00Z"), "{plain_text}");
+        assert!(
+            plain_text.contains("by bot?[2J"),
+            "no terminal escape from the API: {plain_text}"
+        );
     }
 
     #[test]

@@ -678,3 +678,129 @@ fn restore_dry_run_then_restore_puts_deleted_keys_back_byte_for_byte() {
     keys.keys.extend(would);
     keys.keys.extend(present.iter().map(|k| k.to_string()));
 }
+
+#[test]
+fn accounts_shows_states_coloured_only_when_asked_and_audit_shows_who_read() {
+    let _turn = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
+    let s = stack();
+    let now = unix_now();
+    let nonce = format!("health-{}-{now}", std::process::id());
+    let fresh = jwt(now + 3600, &nonce);
+    let old = jwt(now - 3600, &nonce);
+    let mut keys = RedisKeys::connect();
+    keys.set("token:CLI_E2E_HEALTH_OK", &fresh);
+    keys.set("token:CLI_E2E_HEALTH_OLD", &old);
+    sync(&s, &["--json"]);
+    tokenctl(&s, &s.read, &["get", "CLI_E2E_HEALTH_OK", "--raw"]).ok();
+
+    let body = tokenctl(&s, &s.read, &["--json", "accounts"]).ok().json();
+    let state_of = |account: &str| -> String {
+        body["main"]
+            .as_array()
+            .expect("main is a list")
+            .iter()
+            .flat_map(|m| m["accounts"].as_array().unwrap())
+            .find(|a| a["account"] == account)
+            .unwrap_or_else(|| panic!("{account} not in {body}"))["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(state_of("CLI_E2E_HEALTH_OK"), "fresh");
+    assert_eq!(state_of("CLI_E2E_HEALTH_OLD"), "expired");
+
+    // Not a terminal: no colour. Forced: the state cells are coloured (green, red).
+    let human = tokenctl(&s, &s.read, &["accounts"]).ok();
+    assert!(human.stdout.contains("🩺 Accounts:"), "{}", human.stdout);
+    let row = |out: &str, account: &str| -> String {
+        out.lines()
+            .find(|l| l.contains(account))
+            .unwrap_or_else(|| panic!("no row for {account}: {out}"))
+            .to_string()
+    };
+    assert!(row(&human.stdout, "CLI_E2E_HEALTH_OK").contains("fresh"));
+    assert!(!human.stdout.contains('\x1b'), "colour without a terminal");
+    let dir = workdir("color");
+    let key_file = dir.join("read-key");
+    write_private(&key_file, &format!("{}\n", s.read));
+    let key_file = key_file.display().to_string();
+    let args = [
+        "--url",
+        s.url.as_str(),
+        "--api-key-file",
+        key_file.as_str(),
+        "accounts",
+    ];
+    let forced = tokenctl_in(&dir, &[("CLICOLOR_FORCE", "1")], &args).ok();
+    assert!(
+        row(&forced.stdout, "CLI_E2E_HEALTH_OK").contains("\x1b[32mfresh"),
+        "{}",
+        forced.stdout
+    );
+    assert!(
+        row(&forced.stdout, "CLI_E2E_HEALTH_OLD").contains("\x1b[31mexpired"),
+        "{}",
+        forced.stdout
+    );
+    let no_color = tokenctl_in(&dir, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")], &args).ok();
+    assert!(
+        !no_color.stdout.contains('\x1b'),
+        "NO_COLOR: {}",
+        no_color.stdout
+    );
+    for run in [&human, &forced] {
+        assert!(
+            !run.stdout.contains(&fresh) && !run.stdout.contains(&old),
+            "a token shown"
+        );
+    }
+
+    // The read is recorded after the answer (wait_until): poll the audit for it.
+    tokenctl(&s, &s.read, &["audit"]).fails_with(1, &["403"]);
+    let audit_args = [
+        "--json",
+        "audit",
+        "--account",
+        "CLI_E2E_HEALTH_OK",
+        "--since",
+        "10m",
+    ];
+    let mut reads = Value::Null;
+    for _ in 0..50 {
+        reads = tokenctl(&s, &s.admin, &audit_args).ok().json()["reads"].clone();
+        if reads.as_array().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(reads[0]["account_name"], "CLI_E2E_HEALTH_OK", "{reads}");
+    assert_eq!(reads[0]["outcome"], 200, "{reads}");
+    let human = tokenctl(
+        &s,
+        &s.admin,
+        &["audit", "--account", "CLI_E2E_HEALTH_OK", "--limit", "5"],
+    )
+    .ok();
+    assert!(human.stdout.contains("🔎 Token reads:"), "{}", human.stdout);
+    assert!(
+        row(&human.stdout, "CLI_E2E_HEALTH_OK").contains("200"),
+        "{}",
+        human.stdout
+    );
+    let later = tokenctl(
+        &s,
+        &s.admin,
+        &[
+            "--json",
+            "audit",
+            "--account",
+            "CLI_E2E_HEALTH_OK",
+            "--until",
+            "1h",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(later["count"], 0, "nothing read over an hour ago: {later}");
+    assert!(!human.stdout.contains(&fresh) && !human.stdout.contains(&s.read));
+}
