@@ -4,12 +4,53 @@
 //!
 //! A failed write is logged and counted ([`write_failures`], shown by status); it never turns
 //! a good read into an error unless `AUDIT_REQUIRED` says so.
+//!
+//! The jobs that open stored secrets (restore and renew) record what they opened too, under a
+//! job's name ([`RESTORE_JOB`], [`RENEW_JOB`]: a colon no configured key name can hold), in one
+//! write per pass, before the secrets are used.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::store::{Store, StoreError, TokenRead};
+
+/// The key name restore's reads are recorded under.
+pub const RESTORE_JOB: &str = "job:restore";
+/// The key name renew's reads are recorded under.
+pub const RENEW_JOB: &str = "job:renew";
+/// The outcome of a job's read that opened the secret.
+pub const OPENED: u16 = 200;
+/// The outcome of a job's read whose secret no configured key opens (as the API answers it).
+pub const UNDECRYPTABLE: u16 = 503;
+
+/// A job's read of `account`'s stored secret at `at`, with `outcome` ([`OPENED`] or
+/// [`UNDECRYPTABLE`]); no client IP or user agent.
+pub fn job_read(job: &str, account: &str, outcome: u16, at: DateTime<Utc>) -> TokenRead {
+    TokenRead {
+        read_at: at,
+        account_name: account.chars().take(256).collect(),
+        outcome,
+        key_name: job.to_string(),
+        client_ip: None,
+        user_agent: None,
+    }
+}
+
+/// Records a job's `reads` in one round trip (none for no reads). A failure is logged and
+/// counted, and returned only when `required` (`AUDIT_REQUIRED=true`): the job then stops
+/// before it uses the secrets.
+pub async fn write_job_reads(
+    store: &Store,
+    reads: &[TokenRead],
+    required: bool,
+) -> Result<(), StoreError> {
+    match write(store, reads).await {
+        Err(e) if required => Err(e),
+        _ => Ok(()),
+    }
+}
 
 /// Audit writes that failed since this isolate (or process) started.
 static FAILURES: AtomicU64 = AtomicU64::new(0);

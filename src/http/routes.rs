@@ -420,11 +420,14 @@ fn audit_filter(params: &Params) -> Result<AuditFilter, ApiError> {
             }
             "key" => {
                 let valid = (1..=64).contains(&value.len())
-                    && value
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+                    && value.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')
+                    });
                 if !valid {
-                    return Err(bad(name, "a key name (1 to 64 letters, digits, _ - or .)"));
+                    return Err(bad(
+                        name,
+                        "a key name (1 to 64 letters, digits, _ - . or :, e.g. bot-eu or job:restore)",
+                    ));
                 }
                 filter.key = Some(value.clone());
             }

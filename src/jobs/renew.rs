@@ -7,7 +7,8 @@
 //! next sync would write them (so it finds nothing to change).
 //!
 //! Round trips per pass: Upstash 3 (lock + pause state; budget + current values; writes +
-//! unlock), Supabase 2 (candidates; results), Tradovate 1 per renewed session.
+//! unlock), Supabase 3 (candidates; the audit of the tokens it opened, when any; results),
+//! Tradovate 1 per renewed session.
 //!
 //! Rate-limit safety: a rolling hourly budget in Redis for the whole deployment (below
 //! Tradovate's documented 15 per hour), a minimum interval per session, sessions tried one
@@ -24,6 +25,7 @@ use serde_json::{json, Value};
 
 use super::lock::owner as lock_owner;
 use super::{JobError, Services, Trigger};
+use crate::audit;
 use crate::domain::account::AccountName;
 use crate::domain::candidate::Candidate;
 use crate::domain::expiry::Ttl;
@@ -42,8 +44,8 @@ pub const LOCK_KEY: &str = "token-manager:renew-lock";
 pub const PAUSE_KEY: &str = "token-manager:renew:paused";
 /// The Redis sorted set of renewals in the last hour (the deployment's budget).
 pub const BUDGET_KEY: &str = "token-manager:renew:budget";
-/// Subrequests of a pass besides the Tradovate calls (Upstash 3, Supabase 2).
-pub const FIXED_SUBREQUESTS: usize = 5;
+/// Subrequests of a pass besides the Tradovate calls (Upstash 3, Supabase 3).
+pub const FIXED_SUBREQUESTS: usize = 6;
 /// Sessions one pass renews at most: the free plan's 50 subrequests less the fixed ones.
 pub const MAX_SESSIONS_PER_RUN: usize = 50 - FIXED_SUBREQUESTS;
 /// How long 429 and captcha penalties pause renewals: the docs say to wait an hour.
@@ -243,6 +245,19 @@ impl Pass<'_> {
         let now = self.started;
         let candidate_count = candidates.len();
         let (mut sessions, undecryptable) = self.sessions(candidates);
+        // Every secret opened is in the audit trail before it is used (one write per pass).
+        let reads: Vec<_> = sessions
+            .iter()
+            .flat_map(|s| &s.rows)
+            .map(|row| (row.candidate.account_name.as_str(), audit::OPENED))
+            .chain(
+                undecryptable
+                    .iter()
+                    .map(|r| (r.session.as_str(), audit::UNDECRYPTABLE)),
+            )
+            .map(|(account, outcome)| audit::job_read(audit::RENEW_JOB, account, outcome, now))
+            .collect();
+        audit::write_job_reads(&self.services.store, &reads, config.audit_required).await?;
 
         // Decide what needs no I/O.
         let mut eligible = Vec::new();

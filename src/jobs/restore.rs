@@ -12,9 +12,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::{lock, JobError, Services, Trigger};
+use crate::audit;
 use crate::crypto::DecryptError;
 use crate::domain::account::AccountName;
-use crate::store::RestorableToken;
+use crate::store::{RestorableToken, TokenRead};
 use crate::upstash::{NewKey, SetOutcome};
 
 pub use api_model::{PresentKey, RestoreReport, RestoredKey, SkippedToken};
@@ -108,10 +109,23 @@ pub(crate) async fn run_locked(
         duration_ms: 0,
     };
     let seen = start.tokens.len();
-    let planned = plan(services, start.tokens, options, &mut report.skipped);
+    let mut reads = Vec::new();
+    let planned = plan(
+        services,
+        start.tokens,
+        options,
+        &mut report.skipped,
+        &mut reads,
+    );
+    // Every secret opened is in the audit trail before it is used (one write per pass).
+    let required = services.config.audit_required;
+    let audited = audit::write_job_reads(&services.store, &reads, required).await;
     // Keep room for recording the run and releasing the lock.
     let reserve = if record { 2 } else { 0 };
-    let written = write(services, planned, options, (since, reserve), &mut report).await;
+    let written = match audited {
+        Ok(()) => write(services, planned, options, (since, reserve), &mut report).await,
+        Err(e) => Err(e.into()),
+    };
     report.duration_ms = (Utc::now() - started).num_milliseconds();
     let Some(run_id) = start.run_id else {
         written?;
@@ -146,12 +160,14 @@ pub(crate) async fn run_locked(
     Ok(report)
 }
 
-/// Decides for each active row whether and what to write; the rest go to `skipped`.
+/// Decides for each active row whether and what to write; the rest go to `skipped`. Each row
+/// whose secret was opened (or failed to open) is one of `reads`.
 fn plan(
     services: &Services,
     rows: Vec<RestorableToken>,
     options: RestoreOptions,
     skipped: &mut Vec<SkippedToken>,
+    reads: &mut Vec<TokenRead>,
 ) -> Vec<Planned> {
     let config = &services.config;
     let unknown_allowed =
@@ -165,6 +181,19 @@ fn plan(
             .and_then(Value::as_str)
             .map(str::to_string);
         let decided = prepare(&row, redis_key.as_deref(), config, unknown_allowed, now);
+        let outcome = match &decided {
+            Ok(_) | Err(RestoreSkip::ValueNotKept) => Some(audit::OPENED),
+            Err(RestoreSkip::Undecryptable(_)) => Some(audit::UNDECRYPTABLE),
+            Err(_) => None,
+        };
+        if let Some(outcome) = outcome {
+            reads.push(audit::job_read(
+                audit::RESTORE_JOB,
+                &row.account_name,
+                outcome,
+                now,
+            ));
+        }
         match decided {
             Ok((value, value_format)) => planned.push(Planned {
                 account: row.account_name,

@@ -48,6 +48,20 @@ async fn seeded(stack: &mut TestStack) {
     sync(&stack.services(), Trigger::Http).await.unwrap();
 }
 
+/// Makes the audit table refuse every insert (TestStack::start removes the trigger).
+async fn refuse_audit_writes(stack: &TestStack) {
+    stack
+        .pg
+        .batch_execute(
+            "create function reject_reads() returns trigger language plpgsql as
+               $$ begin raise exception 'audit store refuses writes'; end $$;
+             create trigger reject_reads before insert on token_reads
+               for each row execute function reject_reads();",
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn every_read_path_is_recorded_with_the_key_name_and_never_a_secret() {
     let mut stack = TestStack::start().await;
@@ -146,16 +160,7 @@ async fn every_read_path_is_recorded_with_the_key_name_and_never_a_secret() {
 async fn a_failed_audit_write_never_fails_a_read_unless_audit_is_required() {
     let mut stack = TestStack::start().await;
     seeded(&mut stack).await;
-    stack
-        .pg
-        .batch_execute(
-            "create function reject_reads() returns trigger language plpgsql as
-               $$ begin raise exception 'audit store refuses writes'; end $$;
-             create trigger reject_reads before insert on token_reads
-               for each row execute function reject_reads();",
-        )
-        .await
-        .unwrap();
+    refuse_audit_writes(&stack).await;
     let before = token_manager::audit::write_failures();
 
     let api_default = api(&stack, &[]);
@@ -237,4 +242,105 @@ async fn cleanup_applies_the_audit_retention() {
     let left = stack.query("select account_name from token_reads").await;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["account_name"], "NEW_1");
+}
+
+/// Restore and renew open stored secrets: each opened (200) or unopenable (503) token is one
+/// row under the job's name, written once per pass, listed by `?key=job:restore`; with
+/// AUDIT_REQUIRED=true a restore whose audit write fails writes nothing to Redis.
+#[tokio::test]
+async fn restore_and_renew_record_the_secrets_they_open() {
+    use token_manager::jobs::restore::{restore, RestoreOptions};
+
+    let mut stack = TestStack::start().await;
+    let tokens = demo_tokens(Utc::now() + Duration::hours(1));
+    stack.seed(&tokens);
+    sync(&stack.services(), Trigger::Http).await.unwrap();
+    // One row holding another account's ciphertext (bound to that account): unopenable.
+    stack
+        .pg
+        .batch_execute(
+            "update tradovate_tokens set access_token = (select access_token from tradovate_tokens
+                                                          where account_name = 'APEX_136189')
+              where account_name = 'APEX_266668'",
+        )
+        .await
+        .unwrap();
+    for (key, _) in &tokens {
+        stack.del(key);
+    }
+
+    // A dry run opens the secrets too; so does the restore: 22 rows each, in one write each.
+    let services = stack.services();
+    let dry = RestoreOptions {
+        dry_run: true,
+        ..RestoreOptions::default()
+    };
+    restore(&services, Trigger::Http, dry).await.unwrap();
+    let before = services.subrequests.count();
+    let report = restore(&services, Trigger::Http, RestoreOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.restored.len(), 21);
+    // lock, begin, audit, one SET pipeline, finish, unlock.
+    assert_eq!(services.subrequests.count() - before, 6);
+    let rows = stack
+        .query(
+            "select outcome, count(*) as n, bool_and(client_ip is null and user_agent is null) as bare
+               from token_reads where key_name = 'job:restore' group by outcome order by outcome",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        [
+            serde_json::json!({"outcome": 200, "n": 42, "bare": true}),
+            serde_json::json!({"outcome": 503, "n": 2, "bare": true}),
+        ]
+    );
+    let api = api(&stack, &[]);
+    let admin = var("TM_TEST_ADMIN_KEY");
+    let (status, body) = read(&api, "/v1/audit?key=job:restore&limit=1000", &admin, "x").await;
+    assert_eq!((status, body["count"].as_u64()), (200, Some(44)), "{body}");
+    let (status, body) = read(
+        &api,
+        "/v1/audit?key=job:restore&account=APEX_266668",
+        &admin,
+        "x",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["reads"][0]["outcome"], 503, "{body}");
+    let text = serde_json::to_string(&stack.query("select * from token_reads").await).unwrap();
+    for (_, value) in &tokens {
+        assert!(!text.contains(&token_of(value)));
+    }
+
+    // AUDIT_REQUIRED=true and the audit store refuses: the restore fails and writes nothing.
+    for (key, _) in &tokens {
+        stack.del(key);
+    }
+    refuse_audit_writes(&stack).await;
+    let required =
+        token_manager::jobs::Services::new(stack.config_with(&[("AUDIT_REQUIRED", "true")]));
+    let failed = restore(&required, Trigger::Http, RestoreOptions::default()).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(stack.redis_state().is_empty(), "nothing written to Redis");
+    assert_eq!(stack.last_run("restore").await["status"], "failed");
+    // Without AUDIT_REQUIRED the same failure is logged and counted; the restore goes on.
+    let report = restore(&services, Trigger::Http, RestoreOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.restored.len(), 21);
+}
+
+#[tokio::test]
+async fn a_renew_pass_records_the_tokens_it_opened() {
+    let mut stack = TestStack::start().await;
+    let (_standin, _, keys) = super::renew::refused_session(&mut stack).await;
+    let rows = stack
+        .query(
+            "select account_name, outcome from token_reads where key_name = 'job:renew' order by 1",
+        )
+        .await;
+    assert_eq!(rows.len(), keys.len(), "{rows:?}");
+    assert!(rows.iter().all(|r| r["outcome"] == 200), "{rows:?}");
 }

@@ -808,7 +808,7 @@ fn flush_pause() {
 }
 
 #[tokio::test]
-async fn a_pass_costs_five_subrequests_plus_one_per_renewed_session() {
+async fn a_pass_costs_six_subrequests_plus_one_per_renewed_session() {
     let mut stack = TestStack::start().await;
     let standin = start_standin(600).await;
     for (digits, subs, name) in [
@@ -831,10 +831,17 @@ async fn a_pass_costs_five_subrequests_plus_one_per_renewed_session() {
     );
     let tradovate = standin.state.stats().renew_requests as usize;
     assert_eq!((report.renewed, report.keys_written), (3, 22));
+    // PostgREST: the candidates, the audit of the 22 tokens opened (one write), the results.
     assert_eq!(
         (upstash, postgrest, tradovate),
-        (3, 2, 3),
+        (3, 3, 3),
         "Upstash, PostgREST, Tradovate"
+    );
+    assert_eq!(
+        stack
+            .count("select 1 from token_reads where key_name = 'job:renew' and outcome = 200")
+            .await,
+        22
     );
     eprintln!(
         "renew pass: {} sessions, {} keys: Upstash {upstash} + PostgREST {postgrest} + Tradovate {tradovate} = {} subrequests",
@@ -842,7 +849,8 @@ async fn a_pass_costs_five_subrequests_plus_one_per_renewed_session() {
         report.keys_written,
         upstash + postgrest + tradovate
     );
-    // A pass with nothing in the window costs the fixed five and calls Tradovate not at all.
+    // A pass with nothing in the window opens nothing (no audit write): Upstash 3, PostgREST 2,
+    // and no Tradovate call.
     let (u0, p0) = upstream_requests();
     assert_eq!(
         renew(&services, Trigger::Http, false)
