@@ -65,6 +65,22 @@ pub struct SyncStart {
     pub loss_pending: bool,
 }
 
+/// What [`Store::begin_sync`] answers: a started run holding the sync lease, or, while another
+/// sync holds it, when that lease runs out (nothing was started).
+#[derive(Debug)]
+pub enum SyncBegin {
+    Started(SyncStart),
+    Busy { locked_until: DateTime<Utc> },
+}
+
+/// What the last call of a sync wrote: its own batch and the deactivations.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Finished {
+    pub inserted: u64,
+    pub updated: u64,
+    pub deactivated: u64,
+}
+
 /// One new or changed token to upsert, with its key mapping. `access_token` is ciphertext.
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenRow {
@@ -156,9 +172,13 @@ impl From<RestorableRow> for RestorableToken {
 }
 
 /// A started restore: its run (none for a dry run), the active rows and how many are inactive.
+/// A real restore asked for while a sync holds the sync lease starts nothing: `locked_until`
+/// says when that lease runs out.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RestoreStart {
     pub run_id: Option<String>,
+    #[serde(default)]
+    pub locked_until: Option<DateTime<Utc>>,
     pub tokens: Vec<RestorableToken>,
     pub inactive: u64,
 }
@@ -290,13 +310,42 @@ impl Store {
             .map(|(value, _)| value)
     }
 
-    /// Records a new sync run and returns it with every stored row's fingerprint and state.
-    pub async fn begin_sync(&self, trigger: &str) -> Result<SyncStart, StoreError> {
-        self.rpc("token_manager_begin_sync", json!({ "p_trigger": trigger }))
-            .await
+    /// Records a new sync run holding the sync lease for `lock_ttl_ms` (the Redis lock's TTL:
+    /// it covers the run's Supabase writes, which come after the Redis lock is released) and
+    /// returns it with every stored row's fingerprint and state; [`SyncBegin::Busy`] (nothing
+    /// recorded) while another sync's lease is live.
+    pub async fn begin_sync(
+        &self,
+        trigger: &str,
+        lock_ttl_ms: u64,
+    ) -> Result<SyncBegin, StoreError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            run_id: Option<String>,
+            #[serde(default)]
+            tokens: HashMap<String, ExistingToken>,
+            #[serde(default)]
+            loss_pending: bool,
+            #[serde(default)]
+            locked_until: Option<DateTime<Utc>>,
+        }
+        let params = json!({ "p_trigger": trigger, "p_lock_ms": lock_ttl_ms });
+        let answer: Answer = self.rpc("token_manager_begin_sync", params).await?;
+        match (answer.run_id, answer.locked_until) {
+            (Some(run_id), _) => Ok(SyncBegin::Started(SyncStart {
+                run_id,
+                tokens: answer.tokens,
+                loss_pending: answer.loss_pending,
+            })),
+            (None, Some(locked_until)) => Ok(SyncBegin::Busy { locked_until }),
+            (None, None) => Err(StoreError::Decode(
+                "begin_sync answered neither a run nor a lease; check that the migrations in migrations/ are applied".into(),
+            )),
+        }
     }
 
-    /// Upserts one batch of new or changed tokens and their key mappings.
+    /// Upserts one batch of new or changed tokens and their key mappings (every batch of a
+    /// sync but the last, which [`Store::finish_sync`] carries).
     pub async fn apply_sync(&self, rows: &[TokenRow]) -> Result<Applied, StoreError> {
         if rows.is_empty() {
             return Ok(Applied::default());
@@ -305,26 +354,37 @@ impl Store {
             .await
     }
 
-    /// Ends a sync run: when it succeeded, deactivates `deactivate`; records `stats` and
-    /// `error` either way. Returns how many tokens were deactivated.
+    /// Ends a sync run and its lease, in one transaction. When it succeeded: upserts `last_batch`,
+    /// deactivates `deactivate` and records `stats` (whose `inserted`/`updated` cover the earlier
+    /// batches; Postgres adds this batch's); refused, writing nothing, if the run is no longer
+    /// running or a newer sync or restore started. When it failed: records `error` only.
     pub async fn finish_sync(
         &self,
         run_id: &str,
         succeeded: bool,
+        last_batch: &[TokenRow],
         deactivate: &[String],
         stats: Value,
         error: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        #[derive(Deserialize)]
-        struct Finished {
-            deactivated: u64,
+    ) -> Result<Finished, StoreError> {
+        #[derive(Serialize)]
+        struct Params<'a> {
+            p_run_id: &'a str,
+            p_succeeded: bool,
+            p_tokens: &'a [TokenRow],
+            p_deactivate: &'a [String],
+            p_stats: Value,
+            p_error: Option<&'a str>,
         }
-        let params = json!({
-            "p_run_id": run_id, "p_succeeded": succeeded, "p_deactivate": deactivate,
-            "p_stats": stats, "p_error": error,
-        });
-        let finished: Finished = self.rpc("token_manager_finish_sync", params).await?;
-        Ok(finished.deactivated)
+        let params = Params {
+            p_run_id: run_id,
+            p_succeeded: succeeded,
+            p_tokens: last_batch,
+            p_deactivate: deactivate,
+            p_stats: stats,
+            p_error: error,
+        };
+        self.rpc("token_manager_finish_sync", params).await
     }
 
     /// Reads every active row for a restore; records a running restore run when `record`.

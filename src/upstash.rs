@@ -150,6 +150,160 @@ pub struct ScanValues {
     pub unreadable: Vec<String>,
 }
 
+/// One SCAN over a pattern that also reads the values it finds, one request at a time, so the
+/// caller can send its own commands in the same requests (the sync's lock rides in the first,
+/// its unlock in the last). Each request is one pipeline: the caller's `before` commands, the
+/// next SCAN page (the first also asks DBSIZE), STRLEN + GETRANGE (at most `max_value` bytes)
+/// + PTTL for up to `batch` keys found before, the caller's `after` commands. P pages over N keys take about
+/// max(P, N / batch) + 1 requests, and no value larger than `max_value` is ever transferred
+/// whole. Pages start at `count` keys and grow while they match fewer than `batch` keys
+/// ([`ScanPace`], sized by the DBSIZE), so keys of other applications cost few requests.
+#[derive(Debug)]
+pub struct ValueScan {
+    pattern: String,
+    batch: usize,
+    max_value: usize,
+    /// The next cursor; `None` once SCAN answered "0".
+    cursor: Option<String>,
+    pending: VecDeque<String>,
+    pace: ScanPace,
+    seen: HashSet<Vec<u8>>,
+    /// No page asked yet: the first also asks DBSIZE, which sizes the sparse pages.
+    first: bool,
+    result: ScanValues,
+}
+
+/// The answers to one [`ValueScan::step`]: the caller's commands' answers (in order, each its
+/// own result or Redis's error) and whether the scan's own commands were answered as expected.
+#[derive(Debug)]
+pub struct StepAnswers {
+    pub before: Vec<Result<Reply, String>>,
+    pub after: Vec<Result<Reply, String>>,
+    /// Redis refused the SCAN, or a value read was answered in an unexpected shape.
+    pub scan: Result<(), UpstashError>,
+}
+
+impl ValueScan {
+    /// A scan of `pattern` not started yet.
+    pub fn new(pattern: &str, count: usize, batch: usize, max_value: usize) -> Self {
+        Self {
+            pattern: pattern.to_string(),
+            batch: batch.max(1),
+            max_value,
+            cursor: Some("0".to_string()),
+            pending: VecDeque::new(),
+            pace: ScanPace::new(count, batch),
+            seen: HashSet::new(),
+            first: true,
+            result: ScanValues::default(),
+        }
+    }
+
+    /// True when every page is read and every key found has its value.
+    pub fn done(&self) -> bool {
+        self.cursor.is_none() && self.pending.is_empty()
+    }
+
+    /// True when the next [`ValueScan::step`] is the scan's last: SCAN has answered its last
+    /// page and the keys still waiting fit one batch.
+    pub fn next_is_last(&self) -> bool {
+        self.cursor.is_none() && self.pending.len() <= self.batch
+    }
+
+    /// Keys found so far whose bytes are not UTF-8.
+    pub fn unreadable(&self) -> usize {
+        self.result.unreadable.len()
+    }
+
+    /// Sends the next request (see [`ValueScan`]); keys a page finds go through `wanted`.
+    /// An error means the request as a whole failed: nothing of it is known, not even whether
+    /// the caller's commands ran.
+    pub async fn step(
+        &mut self,
+        upstash: &Upstash,
+        before: Vec<Vec<String>>,
+        after: Vec<Vec<String>>,
+        wanted: &mut impl FnMut(&str) -> bool,
+    ) -> Result<StepAnswers, UpstashError> {
+        let fetch: Vec<String> = self
+            .pending
+            .drain(..self.pending.len().min(self.batch))
+            .collect();
+        let (n_before, n_after) = (before.len(), after.len());
+        let mut commands = before;
+        commands.reserve(3 * fetch.len() + 1 + n_after);
+        if let Some(cursor) = &self.cursor {
+            commands.push(scan_command(cursor, &self.pattern, self.pace.count));
+            // The keyspace's size sizes the sparse pages; DBSIZE is O(1) in Redis.
+            if self.first {
+                commands.push(vec!["DBSIZE".into()]);
+            }
+        }
+        let last_byte = self.max_value.saturating_sub(1).to_string();
+        for key in &fetch {
+            commands.push(vec!["STRLEN".into(), key.clone()]);
+            commands.push(vec![
+                "GETRANGE".into(),
+                key.clone(),
+                "0".into(),
+                last_byte.clone(),
+            ]);
+            commands.push(vec!["PTTL".into(), key.clone()]);
+        }
+        commands.extend(after);
+        let mut answers = upstash.pipeline(&commands).await?;
+        let after = answers.split_off(answers.len() - n_after);
+        let mut answers = answers.into_iter();
+        let before: Vec<_> = answers.by_ref().take(n_before).collect();
+        let scan = self.read_answers(fetch, answers, wanted);
+        Ok(StepAnswers {
+            before,
+            after,
+            scan,
+        })
+    }
+
+    /// Takes in one request's SCAN page (if one was sent) and values.
+    fn read_answers(
+        &mut self,
+        fetch: Vec<String>,
+        mut answers: impl Iterator<Item = Result<Reply, String>>,
+        wanted: &mut impl FnMut(&str) -> bool,
+    ) -> Result<(), UpstashError> {
+        if self.cursor.is_some() {
+            let page = answers
+                .next()
+                .expect("one answer per command")
+                .map_err(UpstashError::Command)?;
+            if std::mem::take(&mut self.first) {
+                // Without a size (an error, or a server without DBSIZE) pages grow fourfold.
+                if let Some(Ok(Reply::Int(size))) = answers.next() {
+                    self.pace.keyspace(u64::try_from(size).unwrap_or(0));
+                }
+            }
+            let (next, keys) = parse_scan(page)?;
+            self.pace.after(keys.len());
+            for key in keys.into_iter().filter(|k| self.seen.insert(k.clone())) {
+                match String::from_utf8(key) {
+                    Ok(key) if wanted(&key) => self.pending.push_back(key),
+                    Ok(_) => {}
+                    Err(e) => self.result.unreadable.push(lossy(e)),
+                }
+            }
+            self.cursor = Some(next).filter(|next| next != "0");
+        }
+        if !fetch.is_empty() {
+            self.result.values.extend(read_values(fetch, answers)?);
+        }
+        Ok(())
+    }
+
+    /// What the scan found.
+    pub fn finish(self) -> ScanValues {
+        self.result
+    }
+}
+
 /// An Upstash REST endpoint with its token.
 #[derive(Debug, Clone)]
 pub struct Upstash {
@@ -284,13 +438,8 @@ impl Upstash {
         }
     }
 
-    /// Every key matching `pattern` that `wanted` accepts, with its value, size and PTTL. Each
-    /// request is one pipeline holding the next SCAN page and, for up to `batch` keys found
-    /// before, STRLEN + GETRANGE (at most `max_value` bytes) + PTTL, so P pages over N keys
-    /// take about max(P, N / batch) + 1 requests and no value larger than `max_value` is
-    /// ever transferred whole. Pages start at `count` keys and grow while they match fewer
-    /// than `batch` keys ([`ScanPace`], sized by the DBSIZE the first request also asks), so
-    /// keys of other applications cost few requests.
+    /// Every key matching `pattern` that `wanted` accepts, with its value, size and PTTL, read
+    /// by a [`ValueScan`] with no commands of the caller's alongside.
     pub async fn scan_values(
         &self,
         pattern: &str,
@@ -299,61 +448,13 @@ impl Upstash {
         max_value: usize,
         mut wanted: impl FnMut(&str) -> bool,
     ) -> Result<ScanValues, UpstashError> {
-        let mut result = ScanValues::default();
-        let mut seen = HashSet::new();
-        let mut cursor = Some("0".to_string());
-        let mut pending = VecDeque::new();
-        let mut pace = ScanPace::new(count, batch);
-        let mut first = true;
-        while cursor.is_some() || !pending.is_empty() {
-            let fetch: Vec<String> = pending.drain(..pending.len().min(batch.max(1))).collect();
-            let mut commands = Vec::with_capacity(3 * fetch.len() + 2);
-            if let Some(cursor) = &cursor {
-                commands.push(scan_command(cursor, pattern, pace.count));
-            }
-            // The keyspace's size sizes the sparse pages; DBSIZE is O(1) in Redis.
-            if first {
-                commands.push(vec!["DBSIZE".into()]);
-            }
-            let last_byte = max_value.saturating_sub(1).to_string();
-            for key in &fetch {
-                commands.push(vec!["STRLEN".into(), key.clone()]);
-                commands.push(vec![
-                    "GETRANGE".into(),
-                    key.clone(),
-                    "0".into(),
-                    last_byte.clone(),
-                ]);
-                commands.push(vec!["PTTL".into(), key.clone()]);
-            }
-            let mut answers = self.pipeline(&commands).await?.into_iter();
-            if cursor.is_some() {
-                let page = answers
-                    .next()
-                    .expect("one answer per command")
-                    .map_err(UpstashError::Command)?;
-                let (next, keys) = parse_scan(page)?;
-                if std::mem::take(&mut first) {
-                    // Without a size (an error, or a server without DBSIZE) pages grow fourfold.
-                    if let Some(Ok(Reply::Int(size))) = answers.next() {
-                        pace.keyspace(u64::try_from(size).unwrap_or(0));
-                    }
-                }
-                pace.after(keys.len());
-                for key in keys.into_iter().filter(|k| seen.insert(k.clone())) {
-                    match String::from_utf8(key) {
-                        Ok(key) if wanted(&key) => pending.push_back(key),
-                        Ok(_) => {}
-                        Err(e) => result.unreadable.push(lossy(e)),
-                    }
-                }
-                cursor = Some(next).filter(|next| next != "0");
-            }
-            if !fetch.is_empty() {
-                result.values.extend(read_values(fetch, answers)?);
-            }
+        let mut scan = ValueScan::new(pattern, count, batch, max_value);
+        while !scan.done() {
+            scan.step(self, Vec::new(), Vec::new(), &mut wanted)
+                .await?
+                .scan?;
         }
-        Ok(result)
+        Ok(scan.finish())
     }
 
     /// Writes each key only where it does not exist (`SET key value NX PX ttl`), all in one
@@ -402,9 +503,7 @@ impl Upstash {
         owner: &str,
         ttl_ms: u64,
     ) -> Result<bool, UpstashError> {
-        let reply = self
-            .command(&["SET", key, owner, "NX", "PX", &ttl_ms.to_string()])
-            .await?;
+        let reply = self.command(&lock_command(key, owner, ttl_ms)).await?;
         Ok(reply != Reply::Nil)
     }
 
@@ -412,6 +511,19 @@ impl Upstash {
     pub async fn unlock(&self, key: &str, owner: &str) -> Result<(), UpstashError> {
         self.command(&unlock_command(key, owner)).await.map(|_| ())
     }
+}
+
+/// The command (for a pipeline) that takes lock `key` for `owner` for `ttl_ms` unless someone
+/// holds it (`SET key owner NX PX ttl`): answered `OK` if taken, nil if held.
+pub fn lock_command(key: &str, owner: &str, ttl_ms: u64) -> Vec<String> {
+    vec![
+        "SET".into(),
+        key.into(),
+        owner.into(),
+        "NX".into(),
+        "PX".into(),
+        ttl_ms.max(1).to_string(),
+    ]
 }
 
 /// The pipeline [`Upstash::set_nx_px`] sends: `SET key value NX PX ttl` per write.

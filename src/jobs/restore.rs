@@ -96,6 +96,13 @@ pub(crate) async fn run_locked(
         .store
         .begin_restore(trigger.as_str(), record)
         .await?;
+    if start.locked_until.is_some() {
+        // A sync released the Redis lock after reading Redis but is still writing to
+        // Supabase (its lease in Postgres): it must finish first.
+        return Err(JobError::SyncInProgress {
+            ttl_seconds: services.config.lock_ttl_ms / 1000,
+        });
+    }
     let mut report = RestoreReport {
         success: true,
         dry_run: options.dry_run,

@@ -4,20 +4,30 @@
 //! so many vanished at once that Redis itself lost them ([`crate::domain::loss`]): then nothing
 //! is deactivated, the run says so, and (`RESTORE_ON_LOSS`) the tokens are restored in the same
 //! invocation. Every run is recorded. A Redis lock keeps runs (and restores) from overlapping.
+//!
+//! Fixed round trips: the lock rides in the first pipeline (with the first SCAN page) and its
+//! release in the last (with the last batch of values); Supabase is called twice, to start the
+//! run (its row, its lease, the stored fingerprints) and to finish it (the last upsert batch,
+//! the deactivations and the run's record, in one transaction). A sync that fits one SCAN page
+//! and one batch — the 22 demo tokens — costs 4 subrequests: Upstash 2, Supabase 2. How the
+//! lease covers the writes made after the lock is released: [`super::lock`]. Failure paths may
+//! cost more (recording the failed run, releasing the lock by itself), never less safety.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::lock::SyncLock;
 use super::restore::{self, RestoreOptions};
-use super::{lock, JobError, Services, Trigger};
+use super::{JobError, Services, Trigger};
+use crate::config::Config;
 use crate::domain::account::{main_account_for, AccountName};
 use crate::domain::candidate::Candidate;
 use crate::domain::loss::{self, LossGuard, Observation, SuspectedLoss};
 use crate::domain::token_value::{SkipReason, MAX_VALUE_BYTES};
-use crate::store::{ExistingToken, SyncStart};
-use crate::upstash::KeyValue;
+use crate::store::{ExistingToken, SyncBegin, SyncStart, TokenRow};
+use crate::upstash::{KeyValue, Reply, StepAnswers, UpstashError, ValueScan};
 
 pub use super::lock::LOCK_KEY;
 /// Stored expiries closer than this are the same (a TTL-derived expiry drifts by latency).
@@ -39,49 +49,64 @@ struct Snapshot {
 /// Runs a sync unless a sync or restore is running (then [`JobError::SyncInProgress`]).
 pub async fn sync(services: &Services, trigger: Trigger) -> Result<SyncReport, JobError> {
     let since = services.subrequests.count();
+    let mut lock = SyncLock::new(services);
     // Boxed: the run's future is large (it holds the restore's), and callers join many syncs.
-    lock::exclusive(services, "sync", Box::pin(run(services, trigger, since))).await
+    let result = Box::pin(run(services, trigger, since, &mut lock)).await;
+    // Still held after a failure, a suspected loss (the restore needed it) or an empty
+    // keyspace (no value pipeline to carry the release).
+    lock.release(services).await;
+    result
 }
 
-async fn run(services: &Services, trigger: Trigger, since: usize) -> Result<SyncReport, JobError> {
+async fn run(
+    services: &Services,
+    trigger: Trigger,
+    since: usize,
+    lock: &mut SyncLock,
+) -> Result<SyncReport, JobError> {
     let started = Utc::now();
-    let start = services.store.begin_sync(trigger.as_str()).await?;
-    let run_id = start.run_id.clone();
-    let result = match apply(services, &start, started).await {
-        Ok((mut report, deactivate, redis_by_main)) => {
-            // What Redis held, for status (which never scans Redis itself).
-            let redis_accounts: u64 = redis_by_main.values().sum();
-            let stats = json!({
-                "outcome": report.outcome.as_str(),
-                "tokens_seen": report.tokens_synced, "inserted": report.inserted,
-                "updated": report.updated, "unchanged": report.unchanged,
-                "skipped": report.skipped.len(),
-                "details": {
-                    "skipped": report.skipped, "trigger": trigger.as_str(),
-                    "redis_loss": report.redis_loss,
-                    "redis_accounts": redis_accounts, "redis_by_main_account": redis_by_main,
-                },
-            });
-            let store = &services.store;
-            store
-                .finish_sync(&run_id, true, &deactivate, stats, None)
-                .await
-                .map(|deactivated| {
-                    report.deactivated = deactivated;
-                    report.run_id = run_id.clone();
-                    report.duration_ms = (Utc::now() - started).num_milliseconds();
-                    report
-                })
-                .map_err(JobError::from)
+    let mut reader = RedisReader::new(&services.config);
+    // Upstash: the lock and the first SCAN page in one pipeline. Until its answer is read the
+    // lock may be ours (a lost answer may have taken it).
+    lock.held = true;
+    let first = reader
+        .step(services, vec![lock.take_command()], Vec::new())
+        .await?;
+    match first.before.into_iter().next() {
+        Some(Ok(Reply::Nil)) => {
+            lock.held = false;
+            return Err(lock.in_progress());
         }
-        Err(error) => Err(error),
+        Some(Ok(_)) => {}
+        Some(Err(e)) => {
+            lock.held = false;
+            return Err(UpstashError::Command(e).into());
+        }
+        None => return Err(UpstashError::Protocol("the lock was not answered".into()).into()),
+    }
+    // Supabase: the run, its lease and the stored rows. A sync still writing to Supabase after
+    // releasing the lock holds the lease: this one is refused as if the lock were held.
+    let start = match services
+        .store
+        .begin_sync(trigger.as_str(), lock.ttl_ms)
+        .await?
+    {
+        SyncBegin::Started(start) => start,
+        SyncBegin::Busy { .. } => return Err(lock.in_progress()),
+    };
+    let run_id = start.run_id.clone();
+    let result = match first.scan {
+        Ok(()) => apply(services, trigger, &start, started, reader, lock).await,
+        // Redis refused the first SCAN page: the run is recorded as failed.
+        Err(e) => Err(e.into()),
     };
     if let Err(error) = &result {
-        // Record the failure; if Supabase itself is what failed this may fail too.
+        // Record the failure (this ends the lease); if Supabase itself is what failed this
+        // may fail too, and the lease then expires after the lock's TTL.
         let message = error.to_string();
         let recorded = services
             .store
-            .finish_sync(&run_id, false, &[], json!({}), Some(&message))
+            .finish_sync(&run_id, false, &[], &[], json!({}), Some(&message))
             .await;
         if let Err(e) = recorded {
             crate::logging::log(
@@ -92,11 +117,23 @@ async fn run(services: &Services, trigger: Trigger, since: usize) -> Result<Sync
     let mut report = result?;
     if let Some(loss) = report.redis_loss.clone() {
         if services.config.restore_on_loss {
-            // Still under the sync's lock: nothing else writes meanwhile.
-            let restoring =
-                restore::run_locked(services, trigger, RestoreOptions::default(), since);
-            match Box::pin(restoring).await {
-                Ok(restored) => report.restore = Some(restored),
+            // Under the sync's lock, so nothing else writes meanwhile. The lock is released
+            // early only when the keys SCAN found did not suggest a loss; if values vanished
+            // since, it is taken again.
+            let locked = match lock.held {
+                true => Ok(true),
+                false => lock.retake(services).await,
+            };
+            match locked {
+                Ok(true) => {
+                    let restoring =
+                        restore::run_locked(services, trigger, RestoreOptions::default(), since);
+                    match Box::pin(restoring).await {
+                        Ok(restored) => report.restore = Some(restored),
+                        Err(e) => report.restore_error = Some(e.to_string()),
+                    }
+                }
+                Ok(false) => report.restore_error = Some(lock.in_progress().to_string()),
                 Err(e) => report.restore_error = Some(e.to_string()),
             }
         }
@@ -115,15 +152,46 @@ async fn run(services: &Services, trigger: Trigger, since: usize) -> Result<Sync
     Ok(report)
 }
 
-/// Reads Redis, writes what changed; returns the report so far, the accounts to deactivate,
-/// and how many accounts Redis holds per main account.
+/// Reads the rest of Redis (releasing the lock in the last pipeline unless a restore will need
+/// it), writes what changed and finishes the run; returns the report.
 async fn apply(
     services: &Services,
+    trigger: Trigger,
     start: &SyncStart,
     now: DateTime<Utc>,
-) -> Result<(SyncReport, Vec<String>, BTreeMap<String, u64>), JobError> {
+    mut reader: RedisReader,
+    lock: &mut SyncLock,
+) -> Result<SyncReport, JobError> {
     let existing = &start.tokens;
-    let snapshot = read_redis(services, now).await?;
+    while !reader.done() {
+        // A suspected loss (from the keys found so far: values read later can only make more
+        // keys missing) keeps the lock for the restore.
+        let release = reader.next_is_last()
+            && !(services.config.restore_on_loss
+                && assess_loss(
+                    services,
+                    start,
+                    now,
+                    |a| reader.has_account(a),
+                    reader.token_keys(),
+                )
+                .is_some());
+        let after = if release {
+            vec![lock.release_command()]
+        } else {
+            Vec::new()
+        };
+        let answers = reader.step(services, Vec::new(), after).await?;
+        if release {
+            lock.held = false;
+            if let Some(Err(e)) = answers.after.first() {
+                // Not retried: the lock expires after its TTL, as a dead run's does.
+                crate::logging::log(json!({ "event": "sync_unlock_failed", "error": e }));
+            }
+        }
+        answers.scan?;
+    }
+    let snapshot = reader.snapshot(now);
     let keyring = &services.config.keyring;
 
     let mut rows = Vec::new();
@@ -138,8 +206,11 @@ async fn apply(
         rows.push(c.seal(keyring, fingerprint));
     }
 
+    // Every batch but the last on its own; the last goes with the run's finish.
+    let mut batches: Vec<&[TokenRow]> = rows.chunks(services.config.batch_size).collect();
+    let last_batch = batches.pop().unwrap_or(&[]);
     let (mut inserted, mut updated) = (0, 0);
-    for batch in rows.chunks(services.config.batch_size) {
+    for batch in batches {
         let applied = services.store.apply_sync(batch).await?;
         inserted += applied.inserted;
         updated += applied.updated;
@@ -151,29 +222,12 @@ async fn apply(
         .map(|(account, _)| account.clone())
         .collect();
     deactivate.sort();
-    let due: Vec<&String> = existing
-        .iter()
-        .filter(|(_, e)| still_due(e, now))
-        .map(|(account, _)| account)
-        .collect();
-    let guard = LossGuard {
-        threshold_percent: services.config.redis_loss_threshold_percent,
-        min_missing: services.config.redis_loss_min_missing,
-    };
-    let mut missing: Vec<String> = due
-        .iter()
-        .filter(|a| !snapshot.present.contains(a.as_str()))
-        .map(|a| a.to_string())
-        .collect();
-    missing.sort();
-    let redis_loss = loss::assess(
-        guard,
-        Observation {
-            active_unexpired: due.len(),
-            missing: missing.len(),
-            redis_token_keys: snapshot.token_keys,
-            loss_pending: start.loss_pending,
-        },
+    let redis_loss = assess_loss(
+        services,
+        start,
+        now,
+        |a| snapshot.present.contains(a),
+        snapshot.token_keys,
     );
     if redis_loss.is_some() {
         // Redis lost the keys, not the bots their tokens: keep every token active.
@@ -219,118 +273,250 @@ async fn apply(
             ),
         ),
     };
-    let report = SyncReport {
+    let unchanged = synced - rows.len();
+    let skipped = snapshot.skipped;
+    // What Redis held, for status (which never scans Redis itself).
+    let redis_accounts: u64 = redis_by_main.values().sum();
+    let stats = json!({
+        "outcome": outcome.as_str(),
+        "tokens_seen": synced, "inserted": inserted, "updated": updated,
+        "unchanged": unchanged, "skipped": skipped.len(),
+        "details": {
+            "skipped": skipped, "trigger": trigger.as_str(),
+            "redis_loss": redis_loss,
+            "redis_accounts": redis_accounts, "redis_by_main_account": redis_by_main,
+        },
+    });
+    // Supabase: the last batch, the deactivations and the run's record, in one transaction.
+    let finished = services
+        .store
+        .finish_sync(&start.run_id, true, last_batch, &deactivate, stats, None)
+        .await?;
+    Ok(SyncReport {
         outcome,
         success: true,
         message,
         tokens_synced: synced,
-        inserted,
-        updated,
-        unchanged: synced - rows.len(),
-        deactivated: 0,
-        skipped: snapshot.skipped,
+        inserted: inserted + finished.inserted,
+        updated: updated + finished.updated,
+        unchanged,
+        deactivated: finished.deactivated,
+        skipped,
         key_mappings: synced,
         accounts,
-        run_id: String::new(),
-        duration_ms: 0,
-        // The accounts go into sync_runs.details too: account health reads them.
-        redis_loss: redis_loss.map(|l| loss_report(l, missing)),
+        run_id: start.run_id.clone(),
+        duration_ms: (Utc::now() - now).num_milliseconds(),
+        redis_loss,
         restore: None,
         restore_error: None,
-    };
-    Ok((report, deactivate, redis_by_main))
+    })
 }
 
-/// Finds every token key, fetches values and TTLs, and parses them; bad ones are skipped.
-async fn read_redis(services: &Services, now: DateTime<Utc>) -> Result<Snapshot, JobError> {
-    let config = &services.config;
-    let mut skipped = Vec::new();
-    let mut present = HashSet::new();
-    // The first key naming an account wins; a second one is skipped.
-    let mut first_key: HashMap<String, String> = HashMap::new();
-    let mut found: Vec<(AccountName, KeyValue)> = Vec::new();
-    let mut token_keys = 0;
-    for pattern in &config.key_patterns {
-        let mut accounts: HashMap<String, AccountName> = HashMap::new();
-        let scan = services
-            .upstash
-            .scan_values(
-                pattern,
-                config.scan_count,
-                config.batch_size,
-                MAX_VALUE_BYTES,
-                |key| {
-                    token_keys += 1;
-                    let reason = match AccountName::from_redis_key(key, pattern) {
-                        Ok(account) => match first_key.get(account.as_str()) {
-                            Some(first) => {
-                                format!("account {account} is already stored from key {first}")
-                            }
-                            None => {
-                                first_key.insert(account.as_str().to_string(), key.to_string());
-                                accounts.insert(key.to_string(), account);
-                                return true;
-                            }
-                        },
-                        Err(e) => e.to_string(),
-                    };
-                    skipped.push(Skipped {
-                        redis_key: key.to_string(),
-                        reason,
-                    });
-                    false
-                },
-            )
-            .await?;
-        token_keys += scan.unreadable.len();
-        skipped.extend(scan.unreadable.into_iter().map(|redis_key| Skipped {
-            redis_key,
-            reason: "key is not valid UTF-8".to_string(),
-        }));
-        found.extend(
-            scan.values
-                .into_iter()
-                .filter_map(|kv| Some((accounts.remove(&kv.key)?, kv))),
-        );
-    }
-    // Account order makes batches, and so partial failures, reproducible.
-    found.sort_by(|a, b| a.0.cmp(&b.0));
+/// The loss guard's verdict on what Redis holds (`present` says which accounts have a key)
+/// against the stored rows, as the answer shows it: with the missing accounts, sorted (they go
+/// into `sync_runs.details` too: account health reads them).
+fn assess_loss(
+    services: &Services,
+    start: &SyncStart,
+    now: DateTime<Utc>,
+    present: impl Fn(&str) -> bool,
+    token_keys: usize,
+) -> Option<RedisLoss> {
+    let due: Vec<&String> = start
+        .tokens
+        .iter()
+        .filter(|(_, e)| still_due(e, now))
+        .map(|(account, _)| account)
+        .collect();
+    let mut missing: Vec<String> = due
+        .iter()
+        .filter(|a| !present(a))
+        .map(|a| a.to_string())
+        .collect();
+    let guard = LossGuard {
+        threshold_percent: services.config.redis_loss_threshold_percent,
+        min_missing: services.config.redis_loss_min_missing,
+    };
+    let loss = loss::assess(
+        guard,
+        Observation {
+            active_unexpired: due.len(),
+            missing: missing.len(),
+            redis_token_keys: token_keys,
+            loss_pending: start.loss_pending,
+        },
+    )?;
+    missing.sort();
+    Some(loss_report(loss, missing))
+}
 
-    let mut candidates = Vec::with_capacity(found.len());
-    for (account, kv) in found {
-        let Some(bytes) = kv.value else {
-            skipped.push(Skipped {
-                redis_key: kv.key,
-                reason: "key expired or was deleted during the sync".into(),
-            });
-            continue;
-        };
-        present.insert(account.as_str().to_string());
-        // Only the first MAX_VALUE_BYTES were read: a longer value is skipped by its size.
-        if kv.size > MAX_VALUE_BYTES as u64 {
-            skipped.push(Skipped {
-                redis_key: kv.key,
-                reason: SkipReason::TooLarge {
-                    bytes: usize::try_from(kv.size).unwrap_or(usize::MAX),
-                }
-                .to_string(),
-            });
-            continue;
-        }
-        match Candidate::parse(account, kv.key.clone(), &bytes, kv.ttl, now) {
-            Ok(candidate) => candidates.push(candidate),
-            Err(reason) => skipped.push(Skipped {
-                redis_key: kv.key,
-                reason: reason.to_string(),
-            }),
+/// Finds every token key under the configured patterns, one [`ValueScan`] per pattern in turn,
+/// fetching values and TTLs; the first key naming an account wins, a second one is skipped.
+struct RedisReader {
+    patterns: Vec<String>,
+    scans: Vec<ValueScan>,
+    /// Per pattern: the accounts of the keys whose values are wanted, by key.
+    accounts: Vec<HashMap<String, AccountName>>,
+    skipped: Vec<Skipped>,
+    first_key: HashMap<String, String>,
+    /// Keys SCAN found and `wanted` saw (the unreadable ones are counted by their scans).
+    seen_keys: usize,
+}
+
+impl RedisReader {
+    fn new(config: &Config) -> Self {
+        let patterns = config.key_patterns.clone();
+        Self {
+            scans: patterns
+                .iter()
+                .map(|p| ValueScan::new(p, config.scan_count, config.batch_size, MAX_VALUE_BYTES))
+                .collect(),
+            accounts: vec![HashMap::new(); patterns.len()],
+            patterns,
+            skipped: Vec::new(),
+            first_key: HashMap::new(),
+            seen_keys: 0,
         }
     }
-    Ok(Snapshot {
-        candidates,
-        skipped,
-        present,
-        token_keys,
-    })
+
+    /// The scan the next request continues.
+    fn current(&self) -> Option<usize> {
+        self.scans.iter().position(|s| !s.done())
+    }
+
+    fn done(&self) -> bool {
+        self.current().is_none()
+    }
+
+    /// True when the next request is the last one Redis needs.
+    fn next_is_last(&self) -> bool {
+        match self.current() {
+            Some(i) => i + 1 == self.scans.len() && self.scans[i].next_is_last(),
+            None => true,
+        }
+    }
+
+    /// Whether a key naming `account` was found (its value may still be unread).
+    fn has_account(&self, account: &str) -> bool {
+        self.first_key.contains_key(account)
+    }
+
+    /// Keys found under the token patterns so far, usable or not.
+    fn token_keys(&self) -> usize {
+        self.seen_keys + self.scans.iter().map(ValueScan::unreadable).sum::<usize>()
+    }
+
+    /// Sends the next request with the caller's `before` and `after` commands (only those
+    /// once every scan is done).
+    async fn step(
+        &mut self,
+        services: &Services,
+        before: Vec<Vec<String>>,
+        after: Vec<Vec<String>>,
+    ) -> Result<StepAnswers, UpstashError> {
+        let Some(i) = self.current() else {
+            let n_before = before.len();
+            let mut commands = before;
+            commands.extend(after);
+            let mut before = services.upstash.pipeline(&commands).await?;
+            let after = before.split_off(n_before);
+            return Ok(StepAnswers {
+                before,
+                after,
+                scan: Ok(()),
+            });
+        };
+        let pattern = &self.patterns[i];
+        let (accounts, skipped, first_key, seen_keys) = (
+            &mut self.accounts[i],
+            &mut self.skipped,
+            &mut self.first_key,
+            &mut self.seen_keys,
+        );
+        let mut wanted = |key: &str| {
+            *seen_keys += 1;
+            let reason = match AccountName::from_redis_key(key, pattern) {
+                Ok(account) => match first_key.get(account.as_str()) {
+                    Some(first) => {
+                        format!("account {account} is already stored from key {first}")
+                    }
+                    None => {
+                        first_key.insert(account.as_str().to_string(), key.to_string());
+                        accounts.insert(key.to_string(), account);
+                        return true;
+                    }
+                },
+                Err(e) => e.to_string(),
+            };
+            skipped.push(Skipped {
+                redis_key: key.to_string(),
+                reason,
+            });
+            false
+        };
+        self.scans[i]
+            .step(&services.upstash, before, after, &mut wanted)
+            .await
+    }
+
+    /// Parses what the scans read; bad values are skipped.
+    fn snapshot(self, now: DateTime<Utc>) -> Snapshot {
+        let mut skipped = self.skipped;
+        let mut present = HashSet::new();
+        let mut found: Vec<(AccountName, KeyValue)> = Vec::new();
+        let mut token_keys = self.seen_keys;
+        for (scan, mut accounts) in self.scans.into_iter().zip(self.accounts) {
+            let scan = scan.finish();
+            token_keys += scan.unreadable.len();
+            skipped.extend(scan.unreadable.into_iter().map(|redis_key| Skipped {
+                redis_key,
+                reason: "key is not valid UTF-8".to_string(),
+            }));
+            found.extend(
+                scan.values
+                    .into_iter()
+                    .filter_map(|kv| Some((accounts.remove(&kv.key)?, kv))),
+            );
+        }
+        // Account order makes batches, and so partial failures, reproducible.
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+
+        let mut candidates = Vec::with_capacity(found.len());
+        for (account, kv) in found {
+            let Some(bytes) = kv.value else {
+                skipped.push(Skipped {
+                    redis_key: kv.key,
+                    reason: "key expired or was deleted during the sync".into(),
+                });
+                continue;
+            };
+            present.insert(account.as_str().to_string());
+            // Only the first MAX_VALUE_BYTES were read: a longer value is skipped by its size.
+            if kv.size > MAX_VALUE_BYTES as u64 {
+                skipped.push(Skipped {
+                    redis_key: kv.key,
+                    reason: SkipReason::TooLarge {
+                        bytes: usize::try_from(kv.size).unwrap_or(usize::MAX),
+                    }
+                    .to_string(),
+                });
+                continue;
+            }
+            match Candidate::parse(account, kv.key.clone(), &bytes, kv.ttl, now) {
+                Ok(candidate) => candidates.push(candidate),
+                Err(reason) => skipped.push(Skipped {
+                    redis_key: kv.key,
+                    reason: reason.to_string(),
+                }),
+            }
+        }
+        Snapshot {
+            candidates,
+            skipped,
+            present,
+            token_keys,
+        }
+    }
 }
 
 /// True when the stored row already says what Redis says (nothing to write). An inactive row

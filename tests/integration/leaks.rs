@@ -26,15 +26,44 @@ fn upstash_answering(values: Value) -> Answer {
         if path != "/pipeline" {
             return (200, json!({ "result": "OK" }).to_string());
         }
-        let first = body[0][0].as_str().unwrap_or_default();
-        if first == "SCAN" {
-            let page = json!([{ "result": [b64("0"), [b64("token:LEAK_1")]] }]);
-            return (200, page.to_string());
+        if let Some(page) = scan_page(body) {
+            return (200, page);
         }
+        // The value pipeline: the fault answers its reads; the unlock riding after them is
+        // answered as Redis would.
         match &values {
             Value::String(raw) => (200, raw.clone()),
+            Value::Array(items) => {
+                let mut items = items.clone();
+                items.extend(riders(body).map(|_| json!({ "result": 1 })));
+                (200, Value::Array(items).to_string())
+            }
             other => (200, other.to_string()),
         }
+    })
+}
+
+/// The sync's lock and unlock commands riding in a pipeline.
+fn riders(body: &Value) -> impl Iterator<Item = &Value> {
+    body.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| matches!(c[0].as_str(), Some("SET" | "EVAL")))
+}
+
+/// For a pipeline holding a SCAN page (and the lock riding before it): one page finding
+/// `token:LEAK_1`, the lock taken.
+fn scan_page(body: &Value) -> Option<String> {
+    let commands = body.as_array()?;
+    commands.iter().any(|c| c[0] == "SCAN").then(|| {
+        let answers: Vec<Value> = commands
+            .iter()
+            .map(|c| match c[0].as_str() {
+                Some("SCAN") => json!({ "result": [b64("0"), [b64("token:LEAK_1")]] }),
+                _ => json!({ "result": "OK" }),
+            })
+            .collect();
+        Value::Array(answers).to_string()
     })
 }
 
@@ -114,11 +143,8 @@ async fn no_upstream_fault_puts_a_token_in_an_answer_a_run_status_or_the_log() {
         if path != "/pipeline" {
             return (200, json!({ "result": "OK" }).to_string());
         }
-        if body[0][0] == "SCAN" {
-            return (
-                200,
-                json!([{ "result": [b64("0"), [b64("token:LEAK_1")]] }]).to_string(),
-            );
+        if let Some(page) = scan_page(body) {
+            return (200, page);
         }
         (
             0,

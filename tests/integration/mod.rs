@@ -16,6 +16,7 @@ mod renew;
 mod restore;
 mod rls;
 mod rotation;
+mod round_trips;
 mod run_retention;
 mod runs;
 mod scoped_keys;

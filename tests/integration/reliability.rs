@@ -857,9 +857,12 @@ async fn upstash_failing_mid_sync_records_the_run_and_changes_nothing() {
 async fn a_lock_that_cannot_be_released_expires_and_the_next_sync_runs() {
     let mut stack = TestStack::start().await;
     stack.seed(&demo_tokens(Utc::now() + Duration::hours(1)));
+    // Redis refuses the release (the compare-and-delete script), wherever it rides: in the
+    // sync's last value pipeline, or in a request of its own.
+    const RELEASE: &str = "redis.call('DEL'";
     let proxy = FaultProxy::start(var("TM_TEST_UPSTASH_URL"), |r| {
-        if r.body.starts_with(r#"["EVAL""#) {
-            Fault::Answer(503)
+        if r.body.contains(RELEASE) {
+            Fault::Refuse(RELEASE)
         } else {
             Fault::Forward
         }

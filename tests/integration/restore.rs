@@ -322,10 +322,10 @@ async fn a_sync_that_finds_redis_flushed_restores_in_the_same_invocation_within_
         .expect("RESTORE_ON_LOSS is on by default");
     assert_eq!((restored.restored.len(), restored.deferred), (22, 0));
     assert!(report.restore_error.is_none());
-    // lock, 1 SCAN pipeline, 1 SET pipeline, unlock; begin/finish sync, begin/finish restore,
-    // the audit of the 22 secrets the restore opened.
-    assert_eq!(used, 9, "subrequests of sync + restore for 22 tokens");
-    println!("restore: sync + restore of 22 tokens after FLUSHDB: {used} subrequests (Upstash 4, PostgREST 5)");
+    // Lock + 1 SCAN page in one pipeline, 1 SET pipeline, unlock; begin/finish sync,
+    // begin/finish restore, the audit of the 22 secrets the restore opened.
+    assert_eq!(used, 8, "subrequests of sync + restore for 22 tokens");
+    println!("restore: sync + restore of 22 tokens after FLUSHDB: {used} subrequests (Upstash 3, PostgREST 5)");
     for (key, value) in &tokens {
         assert_eq!(
             redis_get(&mut stack, key).unwrap(),
@@ -907,8 +907,8 @@ async fn upstash_failing_mid_restore_claims_nothing_half_written_and_a_rerun_com
 #[tokio::test]
 async fn the_subrequest_budget_bounds_one_invocation_and_the_next_restore_finishes() {
     let mut stack = TestStack::start().await;
-    // With 10 keys per pipeline, 420 tokens fill the 50 subrequests of a sync + restore
-    // exactly (4 for the sync, 3 to start, audit and record the restore, 42 pipelines, the
+    // With 10 keys per pipeline, 430 tokens fill the 50 subrequests of a sync + restore
+    // exactly (3 for the sync, 3 to start, audit and record the restore, 43 pipelines, the
     // unlock).
     let tokens = many_tokens("BUDGET", 440, "v1");
     stack.seed(&tokens);
@@ -917,7 +917,7 @@ async fn the_subrequest_budget_bounds_one_invocation_and_the_next_restore_finish
     let services = services_with(&stack, &[("SYNC_BATCH_SIZE", "10")]);
     let report = sync(&services, Trigger::Cron).await.unwrap();
     let restored = report.restore.unwrap();
-    assert_eq!((restored.restored.len(), restored.deferred), (420, 20));
+    assert_eq!((restored.restored.len(), restored.deferred), (430, 10));
     assert_eq!(
         services.subrequests.count(),
         50,
@@ -927,10 +927,10 @@ async fn the_subrequest_budget_bounds_one_invocation_and_the_next_restore_finish
     let run = &stack
         .query("select outcome, restored from sync_runs where kind = 'restore'")
         .await[0];
-    assert_eq!(run, &json!({"outcome": "partial", "restored": 420}));
+    assert_eq!(run, &json!({"outcome": "partial", "restored": 430}));
     assert!(!stack.lock_held());
 
-    // The next sync: only 20 of 440 keys are missing now, far under the threshold, but the
+    // The next sync: only 10 of 440 keys are missing now, far under the threshold, but the
     // loss is still pending (no restore completed), so they are not deactivated: restored.
     let next = stack.services();
     let report = sync(&next, Trigger::Cron).await.unwrap();
@@ -941,7 +941,7 @@ async fn the_subrequest_budget_bounds_one_invocation_and_the_next_restore_finish
     let loss = report.redis_loss.unwrap();
     assert_eq!(
         (loss.reason.as_str(), loss.missing),
-        ("restore_pending", 20)
+        ("restore_pending", 10)
     );
     let rest = report.restore.unwrap();
     assert_eq!(
@@ -950,7 +950,7 @@ async fn the_subrequest_budget_bounds_one_invocation_and_the_next_restore_finish
             rest.already_present.len(),
             rest.deferred
         ),
-        (20, 420, 0)
+        (10, 430, 0)
     );
     assert!(next.subrequests.count() <= 50);
     assert_eq!(active_count(&stack).await, 440);

@@ -93,6 +93,10 @@ pub enum Fault {
     Drop,
     /// Forwards (the upstream does the work), then closes without answering.
     ForwardThenDrop,
+    /// Forwards an Upstash pipeline without its commands whose JSON contains this text and
+    /// answers each of those with an error in its place (Redis refused that one command); a
+    /// request that is not a pipeline is answered 503, without forwarding.
+    Refuse(&'static str),
 }
 
 /// A request as the proxy saw it.
@@ -132,6 +136,11 @@ impl FaultProxy {
             }
         });
         Self { url, faults, task }
+    }
+
+    /// Every request the proxy has seen.
+    pub fn requests(&self) -> usize {
+        self.faults.lock().unwrap().len()
     }
 
     /// The faults applied so far (path, fault), excluding plain forwards.
@@ -208,58 +217,124 @@ async fn serve(
             Ok(())
         }
         Fault::Drop => Ok(()),
-        Fault::Answer(status) => {
-            let body = format!(
-                r#"{{"code":"TEST","message":"injected HTTP {status}","error":"injected HTTP {status}"}}"#
-            );
-            let answer = format!(
-                "HTTP/1.1 {status} Injected\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            socket.write_all(answer.as_bytes()).await
-        }
+        Fault::Refuse(marker) => match refused_commands(&body, marker) {
+            Some((kept, refused)) => {
+                forward(
+                    socket, upstream, client, &method, &path, &headers, kept, &refused, false,
+                )
+                .await
+            }
+            None => answer_status(socket, 503).await,
+        },
+        Fault::Answer(status) => answer_status(socket, status).await,
         Fault::Forward | Fault::ForwardThenDrop => {
-            let mut request = client.request(
-                method.parse().unwrap_or(reqwest::Method::GET),
-                format!("{upstream}{path}"),
-            );
-            for (name, value) in &headers {
-                if !matches!(
-                    name.as_str(),
-                    "host" | "content-length" | "connection" | "accept-encoding"
-                ) {
-                    request = request.header(name, value);
-                }
-            }
-            let Ok(response) = request.body(body).send().await else {
-                return Ok(());
-            };
-            let status = response.status();
-            let mut answer = format!(
-                "HTTP/1.1 {} {}\r\n",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            );
-            for (name, value) in response.headers() {
-                if !matches!(
-                    name.as_str(),
-                    "connection" | "transfer-encoding" | "content-length"
-                ) {
-                    answer.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap_or("")));
-                }
-            }
-            let bytes = response.bytes().await.unwrap_or_default();
-            if fault == Fault::ForwardThenDrop {
-                return Ok(());
-            }
-            answer.push_str(&format!(
-                "content-length: {}\r\nconnection: close\r\n\r\n",
-                bytes.len()
-            ));
-            socket.write_all(answer.as_bytes()).await?;
-            socket.write_all(&bytes).await
+            let drop = fault == Fault::ForwardThenDrop;
+            forward(
+                socket,
+                upstream,
+                client,
+                &method,
+                &path,
+                &headers,
+                body,
+                &[],
+                drop,
+            )
+            .await
         }
     }
+}
+
+/// A pipeline body without its commands containing `marker`, and their positions; `None` when
+/// the body is not a pipeline.
+fn refused_commands(body: &[u8], marker: &str) -> Option<(Vec<u8>, Vec<usize>)> {
+    let commands: Vec<Value> = serde_json::from_slice(body).ok()?;
+    if !commands.iter().all(Value::is_array) {
+        return None;
+    }
+    let (mut kept, mut refused) = (Vec::new(), Vec::new());
+    for (i, command) in commands.into_iter().enumerate() {
+        if command.to_string().contains(marker) {
+            refused.push(i);
+        } else {
+            kept.push(command);
+        }
+    }
+    Some((serde_json::to_vec(&kept).unwrap(), refused))
+}
+
+async fn answer_status(mut socket: TcpStream, status: u16) -> std::io::Result<()> {
+    let body = format!(
+        r#"{{"code":"TEST","message":"injected HTTP {status}","error":"injected HTTP {status}"}}"#
+    );
+    let answer = format!(
+        "HTTP/1.1 {status} Injected\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(answer.as_bytes()).await
+}
+
+/// Forwards the request, puts an error answer at each of the `refused` positions of a pipeline
+/// answer, and answers (or, when `drop`, closes without answering).
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    mut socket: TcpStream,
+    upstream: &str,
+    client: &reqwest::Client,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    refused: &[usize],
+    drop: bool,
+) -> std::io::Result<()> {
+    let mut request = client.request(
+        method.parse().unwrap_or(reqwest::Method::GET),
+        format!("{upstream}{path}"),
+    );
+    for (name, value) in headers {
+        if !matches!(
+            name.as_str(),
+            "host" | "content-length" | "connection" | "accept-encoding"
+        ) {
+            request = request.header(name, value);
+        }
+    }
+    let Ok(response) = request.body(body).send().await else {
+        return Ok(());
+    };
+    let status = response.status();
+    let mut answer = format!(
+        "HTTP/1.1 {} {}\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    for (name, value) in response.headers() {
+        if !matches!(
+            name.as_str(),
+            "connection" | "transfer-encoding" | "content-length"
+        ) {
+            answer.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap_or("")));
+        }
+    }
+    let mut bytes = response.bytes().await.unwrap_or_default().to_vec();
+    if !refused.is_empty() {
+        let mut items: Vec<Value> = serde_json::from_slice(&bytes).unwrap_or_default();
+        for &i in refused {
+            let error = serde_json::json!({ "error": "ERR injected: command refused" });
+            items.insert(i.min(items.len()), error);
+        }
+        bytes = serde_json::to_vec(&items).unwrap();
+    }
+    if drop {
+        return Ok(());
+    }
+    answer.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        bytes.len()
+    ));
+    socket.write_all(answer.as_bytes()).await?;
+    socket.write_all(&bytes).await
 }
 
 /// A TCP forwarder (to Postgres) that can be cut: open connections reset, new ones refused.
