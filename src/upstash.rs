@@ -153,10 +153,10 @@ pub struct ScanValues {
 /// One SCAN over a pattern that also reads the values it finds, one request at a time, so the
 /// caller can send its own commands in the same requests (the sync's lock rides in the first,
 /// its unlock in the last). Each request is one pipeline: the caller's `before` commands, the
-/// next SCAN page (the first also asks DBSIZE), STRLEN + GETRANGE (at most `max_value` bytes)
-/// + PTTL for up to `batch` keys found before, the caller's `after` commands. P pages over N keys take about
-/// max(P, N / batch) + 1 requests, and no value larger than `max_value` is ever transferred
-/// whole. Pages start at `count` keys and grow while they match fewer than `batch` keys
+/// next SCAN page (the first also asks DBSIZE), STRLEN, GETRANGE (at most `max_value` bytes)
+/// and PTTL for up to `batch` keys found before, the caller's `after` commands. P pages over
+/// N keys take about max(P, N / batch) + 1 requests, and no value larger than `max_value` is
+/// ever transferred whole. Pages start at `count` keys and grow while they match fewer than `batch` keys
 /// ([`ScanPace`], sized by the DBSIZE), so keys of other applications cost few requests.
 #[derive(Debug)]
 pub struct ValueScan {

@@ -17,7 +17,7 @@ const API_ROLES: [&str; 2] = ["anon", "authenticated"];
 fn argument(pg_type: &str) -> Value {
     match pg_type {
         "text" => json!("APEX_136189"),
-        "integer" => json!(1),
+        "integer" | "bigint" => json!(1),
         "boolean" => json!(false),
         "jsonb" => json!([]),
         "uuid" => json!("00000000-0000-0000-0000-000000000000"),
