@@ -6,11 +6,17 @@
 #              requests counted in their own logs, rows written (the Worker's answer and SQL);
 #              again with no change, and with 10% changed; the lower bound ⌈N / batch⌉ beside
 #   get        p50/p99/throughput at concurrency 1 and 16, Worker vs PostgREST directly
+#   crowded    N = 22 among 100,000 and 1,000,000 keys of other applications: Upstash
+#              requests and Redis's own time per command (SLOWLOG)
+#   deployed   N = 22 and 1,000 through a second Worker whose Upstash and PostgREST sit behind
+#              delaying proxies (20 ms per round trip): sync and get wall time
 #   cpu        the sync's pure work (parse, fingerprint, encrypt, serialise), native and wasm
 #   bundle     index_bg.wasm raw and gzip -9, cost per crate (twiggy)
 #
-#   scripts/bench.sh            everything; writes docs/BENCHMARKS.md and README's Benchmarks
-#   scripts/bench.sh --quick    N = 22 and few requests, debug build, writes nothing (CI's smoke)
+#   scripts/bench.sh            everything; writes the table into docs/BENCHMARKS.md and
+#                               README's Benchmarks section
+#   scripts/bench.sh --quick    N = 22 and few requests, debug build, no crowded or deployed
+#                               case, writes nothing (CI's smoke)
 #   scripts/bench.sh -- ARGS    extra arguments for the measuring program (bench/), writes nothing
 #
 # Speed never fails it; it fails when a check that holds at any speed does not (a second sync
@@ -28,7 +34,7 @@ while (($#)); do
     --quick) quick=true ;;
     --) shift; extra=("$@"); break ;;
     -h | --help)
-      sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *) die "unknown option $1 (--quick, or -- ARGS for the measuring program)" ;;
@@ -99,6 +105,35 @@ fi
 stack_up
 eval "$(print_exports)"
 
+# The simulated deployment (not in --quick): a second Worker whose Upstash and PostgREST URLs
+# point at ports where the measuring program puts its delaying proxies (bench/src/native/wan.rs).
+if ! $quick; then
+  wan_upstash_port=$((UPSTASH_PORT + 10)) wan_postgrest_port=$((POSTGREST_PORT + 10))
+  wan_worker_port=$((WORKER_PORT + 10))
+  require_free_port "delaying proxy (Upstash)" "$wan_upstash_port"
+  require_free_port "delaying proxy (PostgREST)" "$wan_postgrest_port"
+  wan_env=$STATE_DIR/worker-wan.env
+  (
+    umask 077
+    sed -e "s|^UPSTASH_REDIS_REST_URL=.*|UPSTASH_REDIS_REST_URL=http://127.0.0.1:$wan_upstash_port|" \
+      -e "s|^SUPABASE_URL=.*|SUPABASE_URL=http://127.0.0.1:$wan_postgrest_port|" \
+      -e "s|^SUPABASE_REST_URL=.*|SUPABASE_REST_URL=http://127.0.0.1:$wan_postgrest_port|" \
+      "$WORKER_ENV" >"$wan_env"
+  )
+  start_worker worker-wan "$wan_worker_port" $((INSPECTOR_PORT + 10)) "$wan_env"
+  export TM_BENCH_WAN_WORKER_URL=http://127.0.0.1:$wan_worker_port
+  export TM_BENCH_WAN_UPSTASH_LISTEN=127.0.0.1:$wan_upstash_port
+  export TM_BENCH_WAN_POSTGREST_LISTEN=127.0.0.1:$wan_postgrest_port
+
+  # The floor of one subrequest under wrangler dev, for reading the get rows: a JavaScript
+  # Worker that makes only the get's one PostgREST call (bench/js-floor/index.js).
+  js_config=$STATE_DIR/js-floor.toml
+  printf 'name = "token-manager-js-floor"\nmain = "%s"\n%s\n' "$REPO_ROOT/bench/js-floor/index.js" \
+    "$(grep -m 1 '^compatibility_date' "$REPO_ROOT/wrangler.toml")" >"$js_config"
+  start_worker js-floor $((WORKER_PORT + 20)) $((INSPECTOR_PORT + 20)) "$WORKER_ENV" "$js_config"
+  export TM_BENCH_JS_FLOOR_URL=http://127.0.0.1:$((WORKER_PORT + 20))
+fi
+
 table=$STATE_DIR/table.md
 say "measuring (${bench_bin#"$REPO_ROOT"/} ${args[*]} ${extra[*]})"
 status=0
@@ -111,34 +146,40 @@ if $quick || ((${#extra[@]})); then
   exit 0
 fi
 
-# docs/BENCHMARKS.md: the table with when, where and how; README: the table between markers.
+# docs/BENCHMARKS.md (which also says how it is measured) and README: the table between their
+# <!-- bench:start --> / <!-- bench:end --> markers, with when and where.
 commit=$(git rev-parse --short HEAD)
 git diff --quiet HEAD -- src Cargo.toml Cargo.lock migrations wrangler.toml || commit="$commit + uncommitted changes"
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 when="$(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, ${cpu_model:-unknown CPU} ($(nproc) cores, shared)"
 # shellcheck disable=SC2016 # the backticks are markdown
 {
-  printf '# Benchmarks\n\n'
-  printf 'Measured by `./scripts/bench.sh` on %s.\n' "$when"
+  printf 'Measured by `./scripts/bench.sh` on %s in %s s.\n' "$when" "$((SECONDS - started_at))"
   printf 'Node %s, wrangler %s (`wrangler dev`, local workerd), %s, PostgREST 12.0.2, %s.\n\n' \
     "$(node --version)" "$(node -p 'require("./node_modules/wrangler/package.json").version')" \
     "$("$(pg_bin_dir)/postgres" --version)" "$(redis-server --version | awk '{ print "Redis " $3 }' | tr -d 'v=')"
   cat "$table"
-  cat "$REPO_ROOT/bench/METHOD.md"
-} >"$REPO_ROOT/docs/BENCHMARKS.md"
+} >"$STATE_DIR/docs-section.md"
 # shellcheck disable=SC2016 # the backticks are markdown
 {
   printf 'Measured by `./scripts/bench.sh` on %s; how, and what the figures mean: [docs/BENCHMARKS.md](docs/BENCHMARKS.md).\n\n' "$when"
   cat "$table"
 } >"$STATE_DIR/readme-section.md"
-awk -v section="$STATE_DIR/readme-section.md" '
-  /^<!-- bench:end -->$/ { skipping = 0 }
-  !skipping { print }
-  /^<!-- bench:start -->$/ {
-    while ((getline line < section) > 0) print line
-    skipping = 1
-  }
-' "$REPO_ROOT/README.md" >"$STATE_DIR/README.md"
-grep -q '^<!-- bench:end -->$' "$STATE_DIR/README.md" || die "README.md lacks the <!-- bench:start --> / <!-- bench:end --> markers"
-cp "$STATE_DIR/README.md" "$REPO_ROOT/README.md"
-say "wrote docs/BENCHMARKS.md and README.md's Benchmarks section"
+# between_markers FILE SECTION: FILE with the lines between the markers replaced by SECTION's.
+between_markers() {
+  local file=$1 section=$2 out
+  out=$STATE_DIR/$(basename "$file")
+  awk -v section="$section" '
+    /^<!-- bench:end -->$/ { skipping = 0 }
+    !skipping { print }
+    /^<!-- bench:start -->$/ {
+      while ((getline line < section) > 0) print line
+      skipping = 1
+    }
+  ' "$file" >"$out"
+  grep -q '^<!-- bench:end -->$' "$out" || die "$file lacks the <!-- bench:start --> / <!-- bench:end --> markers"
+  cp "$out" "$file"
+}
+between_markers "$REPO_ROOT/docs/BENCHMARKS.md" "$STATE_DIR/docs-section.md"
+between_markers "$REPO_ROOT/README.md" "$STATE_DIR/readme-section.md"
+say "wrote the table into docs/BENCHMARKS.md and README.md's Benchmarks section"

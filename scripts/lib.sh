@@ -647,33 +647,43 @@ write_wrangler_config() {
   printf '%s\n' "$out"
 }
 
+# start_worker [NAME PORT INSPECTOR_PORT ENV_FILE [CONFIG]]: the stack's Worker, or (bench.sh)
+# another one under NAME, on other ports, with other settings: the same bundle, or the Worker
+# the wrangler configuration CONFIG names.
 start_worker() {
-  local config bundle_root=$REPO_ROOT
-  [[ -f $REPO_ROOT/build/index.js ]] || die "build/index.js is missing: ./scripts/build-worker.sh"
-  if [[ $PROFILE != dev ]]; then
+  local config=${5:-} bundle_root=$REPO_ROOT name=${1:-worker} port=${2:-$WORKER_PORT}
+  local inspector=${3:-$INSPECTOR_PORT} env_file=${4:-$WORKER_ENV}
+  local persist=$STATE_DIR/wrangler registry=$STATE_DIR/wrangler-registry
+  [[ $name == worker ]] || persist=$STATE_DIR/$name registry=$STATE_DIR/$name-registry
+  [[ -n $config || -f $REPO_ROOT/build/index.js ]] || die "build/index.js is missing: ./scripts/build-worker.sh"
+  if [[ -n $config ]]; then
+    :
+  elif [[ $PROFILE != dev ]]; then
     # The test (and bench) Worker runs a snapshot of build/: a rebuild during the run (someone working on
     # src/) must not swap the code under the tests. The dev Worker reloads on every rebuild.
     bundle_root=$STATE_DIR
-    rm -rf "$STATE_DIR/build"
-    cp -R "$REPO_ROOT/build" "$STATE_DIR/build"
+    if [[ $name == worker || ! -d $STATE_DIR/build ]]; then
+      rm -rf "$STATE_DIR/build"
+      cp -R "$REPO_ROOT/build" "$STATE_DIR/build"
+    fi
   fi
-  config=$(write_wrangler_config "$bundle_root")
-  require_free_port worker "$WORKER_PORT"
-  require_free_port "worker (inspector)" "$INSPECTOR_PORT"
-  say "starting the Worker (wrangler dev) on $WORKER_URL"
-  mkdir -p "$STATE_DIR/wrangler-logs" "$STATE_DIR/wrangler-registry"
+  [[ -n $config ]] || config=$(write_wrangler_config "$bundle_root")
+  require_free_port "$name" "$port"
+  require_free_port "$name (inspector)" "$inspector"
+  say "starting the Worker (wrangler dev) as $name on http://127.0.0.1:$port"
+  mkdir -p "$STATE_DIR/wrangler-logs" "$registry"
   # --env-file: the Worker's secrets come from this file instead of .dev.vars.
   # WRANGLER_REGISTRY_PATH: the dev and test Workers share a name; keep their local registries apart.
-  start_background worker env \
+  start_background "$name" env \
     WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false CLOUDFLARE_CF_FETCH_ENABLED=false \
-    WRANGLER_LOG_PATH="$STATE_DIR/wrangler-logs" WRANGLER_REGISTRY_PATH="$STATE_DIR/wrangler-registry" \
+    WRANGLER_LOG_PATH="$STATE_DIR/wrangler-logs" WRANGLER_REGISTRY_PATH="$registry" \
     "$REPO_ROOT/node_modules/.bin/wrangler" dev \
-    --config "$config" --env-file "$WORKER_ENV" \
-    --ip 127.0.0.1 --port "$WORKER_PORT" \
-    --inspector-ip 127.0.0.1 --inspector-port "$INSPECTOR_PORT" \
-    --persist-to "$STATE_DIR/wrangler" \
+    --config "$config" --env-file "$env_file" \
+    --ip 127.0.0.1 --port "$port" \
+    --inspector-ip 127.0.0.1 --inspector-port "$inspector" \
+    --persist-to "$persist" \
     --test-scheduled --show-interactive-dev-session=false
-  wait_until worker 120 http_answers "$WORKER_URL/health"
+  wait_until "$name" 120 http_answers "http://127.0.0.1:$port/health"
 }
 
 # ---------------------------------------------------------------------------------------------

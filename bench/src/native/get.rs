@@ -1,7 +1,8 @@
 //! Get latency: `GET /v1/tokens/{account}` through the Worker against the call the Worker
 //! itself makes, `POST /rpc/token_manager_get` straight to PostgREST with the service-role
-//! key, and the Worker's `GET /health` (no upstream call), at a fixed concurrency and a
-//! bounded number of requests.
+//! key, the Worker's `GET /health` (no upstream call), and a JavaScript Worker under the same
+//! `wrangler dev` that makes only that one call (`bench/js-floor/`), at a fixed concurrency
+//! and a bounded number of requests.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,6 +30,9 @@ pub enum Target {
     Postgrest,
     /// The Worker's `GET /health`: no upstream call, the local runtime's own floor.
     WorkerHealth,
+    /// The JavaScript Worker making the get's one PostgREST call: the runtime's floor for a
+    /// get.
+    JsFloor,
 }
 
 fn request(
@@ -42,6 +46,13 @@ fn request(
             .get(format!("{}/v1/tokens/{account}", stack.worker_url))
             .bearer_auth(&stack.read_key),
         Target::WorkerHealth => http.get(format!("{}/health", stack.worker_url)),
+        Target::JsFloor => http.get(format!(
+            "{}/rpc?account={account}",
+            stack
+                .js_floor_url
+                .as_deref()
+                .unwrap_or("http://js-floor.invalid")
+        )),
         Target::Postgrest => http
             .post(format!("{}/rpc/token_manager_get", stack.postgrest_url))
             .header("apikey", &stack.service_role_key)
@@ -50,29 +61,30 @@ fn request(
     }
 }
 
-/// The three targets, as [`compare`] returns them.
+/// The Worker, PostgREST and the Worker's /health, in the order [`compare`] answers them.
 pub const TARGETS: [Target; 3] = [Target::Worker, Target::Postgrest, Target::WorkerHealth];
 
-/// `requests` requests to each of [`TARGETS`] from `concurrency` tasks, after a warm-up, in
+/// `requests` requests to each of `targets` from `concurrency` tasks, after a warm-up, in
 /// `rounds` interleaved rounds, so that load from elsewhere on the machine falls on all
-/// three alike.
+/// alike. One result per target, in their order.
 pub async fn compare(
     stack: &Stack,
     http: &reqwest::Client,
+    targets: &[Target],
     account: &str,
     concurrency: usize,
     requests: u64,
     rounds: u64,
 ) -> Vec<Res<Latency>> {
     let mut state: Vec<Res<(Vec<f64>, f64, u64)>> = Vec::new();
-    for target in TARGETS {
+    for &target in targets {
         let warm = warm_up(stack, http, target, account, concurrency).await;
         state.push(warm.map(|()| (Vec::new(), 0.0, 0)));
     }
     let rounds = rounds.clamp(1, requests.max(1));
     for round in 0..rounds {
         let share = requests / rounds + u64::from(round < requests % rounds);
-        for (target, st) in TARGETS.iter().zip(state.iter_mut()) {
+        for (target, st) in targets.iter().zip(state.iter_mut()) {
             if let Ok((samples, elapsed, failures)) = st {
                 let (s, e, f) = burst(stack, http, *target, account, concurrency, share).await;
                 samples.extend(s);

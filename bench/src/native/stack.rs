@@ -24,6 +24,10 @@ pub struct Stack {
     pub read_key: String,
     pub redis: redis::Connection,
     pub pg: tokio_postgres::Client,
+    pub upstash_url: String,
+    /// The JavaScript Worker of the get's floor (`TM_BENCH_JS_FLOOR_URL`), when bench.sh
+    /// started it.
+    pub js_floor_url: Option<String>,
     pub upstash_log: Log,
     pub postgrest_log: Log,
     /// The Worker's SYNC_BATCH_SIZE and SCAN_COUNT.
@@ -47,6 +51,10 @@ impl Stack {
         let service_role_key = var("TM_TEST_SERVICE_ROLE_KEY")?;
         Ok(Stack {
             worker_url: var("TM_TEST_WORKER_URL")?,
+            upstash_url: var("TM_TEST_UPSTASH_URL")?,
+            js_floor_url: std::env::var("TM_BENCH_JS_FLOOR_URL")
+                .ok()
+                .filter(|v| !v.is_empty()),
             upstash_log: Log::new(
                 Service::Upstash,
                 var("TM_TEST_UPSTASH_LOG")?,
@@ -93,6 +101,111 @@ impl Stack {
             pipe.exec(&mut self.redis)?;
         }
         Ok(())
+    }
+
+    /// Adds `n` keys of other applications: mostly strings, every tenth a hash, every tenth a
+    /// list, and `under_prefix` hashes and lists under `token:` (of another type than a
+    /// token), 10,000 commands per pipeline.
+    pub fn write_others(&mut self, n: usize, under_prefix: usize) -> Res<()> {
+        let keys: Vec<usize> = (0..n).collect();
+        for chunk in keys.chunks(10_000) {
+            let mut pipe = redis::pipe();
+            for &i in chunk {
+                match i % 10 {
+                    0 => pipe
+                        .cmd("HSET")
+                        .arg(format!("candle:{i}"))
+                        .arg("o")
+                        .arg(i)
+                        .arg("c")
+                        .arg(i + 1),
+                    1 => pipe
+                        .cmd("RPUSH")
+                        .arg(format!("queue:{i}"))
+                        .arg("job")
+                        .arg(i),
+                    _ => pipe
+                        .cmd("SET")
+                        .arg(format!("cache:{i}"))
+                        .arg("cached value of another app"),
+                }
+                .ignore();
+            }
+            pipe.exec(&mut self.redis)?;
+        }
+        let mut pipe = redis::pipe();
+        for i in 0..under_prefix {
+            match i % 2 {
+                0 => pipe
+                    .cmd("HSET")
+                    .arg(format!("token:STATS{i}"))
+                    .arg("hits")
+                    .arg(i),
+                _ => pipe.cmd("RPUSH").arg(format!("token:QUEUE{i}")).arg("job"),
+            }
+            .ignore();
+        }
+        pipe.exec(&mut self.redis)?;
+        Ok(())
+    }
+
+    /// The CPU time Redis has used so far (INFO cpu: user + system), in ms.
+    pub fn redis_cpu_ms(&mut self) -> Res<f64> {
+        let info: String = redis::cmd("INFO").arg("cpu").query(&mut self.redis)?;
+        Ok(info
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("used_cpu_user:")
+                    .or_else(|| l.strip_prefix("used_cpu_sys:"))
+            })
+            .filter_map(|v| v.trim().parse::<f64>().ok())
+            .sum::<f64>()
+            * 1000.0)
+    }
+
+    /// Makes Redis's SLOWLOG record every command (with its own time, in µs) from now on.
+    pub fn slowlog_start(&mut self) -> Res<()> {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("slowlog-log-slower-than")
+            .arg(0)
+            .arg("slowlog-max-len")
+            .arg(100_000)
+            .exec(&mut self.redis)?;
+        redis::cmd("SLOWLOG").arg("RESET").exec(&mut self.redis)?;
+        Ok(())
+    }
+
+    /// The commands Redis ran since [`Stack::slowlog_start`], as (name, µs), and stops recording.
+    pub fn slowlog_take(&mut self) -> Res<Vec<(String, u64)>> {
+        let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
+            .arg("GET")
+            .arg(-1)
+            .query(&mut self.redis)?;
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("slowlog-log-slower-than")
+            .arg(10_000)
+            .exec(&mut self.redis)?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let redis::Value::Array(fields) = entry else {
+                continue;
+            };
+            let (Some(redis::Value::Int(us)), Some(redis::Value::Array(args))) =
+                (fields.get(2), fields.get(3))
+            else {
+                continue;
+            };
+            let name = match args.first() {
+                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).to_uppercase(),
+                _ => continue,
+            };
+            if !matches!(name.as_str(), "SLOWLOG" | "CONFIG" | "ECHO" | "INFO") {
+                out.push((name, u64::try_from(*us).unwrap_or(0)));
+            }
+        }
+        Ok(out)
     }
 
     /// Postgres's clock now, as text for a later comparison.

@@ -81,6 +81,47 @@ pub async fn bench_size(
     Ok(runs)
 }
 
+/// A first sync of `n` tokens in a Redis that also holds `others` keys of other applications
+/// (`under_prefix` of them under the token prefix, of another type), with the Redis time of
+/// every command the sync ran.
+pub struct CrowdedRun {
+    pub others: u64,
+    pub under_prefix: u64,
+    pub run: SyncRun,
+    /// (command, µs) as Redis's SLOWLOG recorded them.
+    pub redis_commands: Vec<(String, u64)>,
+    /// Redis's CPU time during the sync (INFO cpu), ms.
+    pub redis_cpu_ms: f64,
+}
+
+/// See [`CrowdedRun`].
+pub async fn bench_crowded(
+    stack: &mut Stack,
+    http: &reqwest::Client,
+    n: usize,
+    others: usize,
+    timeout: Duration,
+) -> Res<CrowdedRun> {
+    let under_prefix = 10;
+    stack.reset().await?;
+    stack.write(&tokens::seeds(n, 0, Utc::now()).iter().collect::<Vec<_>>())?;
+    stack.write_others(others, under_prefix)?;
+    stack.slowlog_start()?;
+    let cpu_before = stack.redis_cpu_ms()?;
+    let run = sync_once(stack, http, n, Scenario::First, n as u64, timeout).await;
+    let redis_cpu_ms = stack.redis_cpu_ms()? - cpu_before;
+    let redis_commands = stack.slowlog_take()?;
+    let run = run?;
+    stack.reset().await?;
+    Ok(CrowdedRun {
+        others: others as u64,
+        under_prefix: under_prefix as u64,
+        run,
+        redis_commands,
+        redis_cpu_ms,
+    })
+}
+
 async fn sync_once(
     stack: &mut Stack,
     http: &reqwest::Client,
