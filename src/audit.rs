@@ -1,6 +1,8 @@
 //! The audit trail of token reads: who (the API key's name), which account, when, from where
-//! (`CF-Connecting-IP`, `User-Agent`) and with what outcome. Written off the response path by
-//! default; with `AUDIT_REQUIRED=true` before the answer, failing the read closed.
+//! (`CF-Connecting-IP`, `User-Agent`) and with what outcome. A get records its read in the
+//! same database call that reads the token ([`crate::jobs::get::get_recorded`]); only when that
+//! call fails, or its outcome is not the answer's, is a row written here: off the response path
+//! by default, before the answer with `AUDIT_REQUIRED=true`, failing the read closed.
 //!
 //! A failed write is logged and counted ([`write_failures`], shown by status); it never turns
 //! a good read into an error unless `AUDIT_REQUIRED` says so.
@@ -66,15 +68,21 @@ pub async fn write(store: &Store, reads: &[TokenRead]) -> Result<(), StoreError>
     match store.record_reads(reads).await {
         Ok(_) => Ok(()),
         Err(e) => {
-            let failures = FAILURES.fetch_add(1, Ordering::Relaxed) + 1;
-            crate::logging::log(json!({
-                "event": "audit_write_failed",
-                "reads": reads.len(),
-                "accounts": reads.iter().map(|r| r.account_name.as_str()).collect::<Vec<_>>(),
-                "error": e.to_string(),
-                "failures": failures,
-            }));
+            failed(reads, &e.to_string());
             Err(e)
         }
     }
+}
+
+/// Logs one line for `reads` that could not be recorded (accounts and `error`, never a token)
+/// and counts it in [`write_failures`].
+pub fn failed(reads: &[TokenRead], error: &str) {
+    let failures = FAILURES.fetch_add(1, Ordering::Relaxed) + 1;
+    crate::logging::log(json!({
+        "event": "audit_write_failed",
+        "reads": reads.len(),
+        "accounts": reads.iter().map(|r| r.account_name.as_str()).collect::<Vec<_>>(),
+        "error": error,
+        "failures": failures,
+    }));
 }

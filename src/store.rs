@@ -228,6 +228,17 @@ impl From<StoredRow> for StoredToken {
     }
 }
 
+/// What [`Store::get_recorded`] answers.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GetRecorded {
+    /// The row, when there is one in scope.
+    pub token: Option<StoredToken>,
+    /// The outcome the audit row says: 404, 410 or 200.
+    pub outcome: u16,
+    /// Whether the read was appended to the audit trail.
+    pub recorded: bool,
+}
+
 /// Filters for listing token metadata.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ListFilter {
@@ -450,10 +461,28 @@ impl Store {
         Ok(pruned.pruned)
     }
 
-    /// The row stored for exactly `account`, if any.
-    pub async fn get(&self, account: &str) -> Result<Option<StoredToken>, StoreError> {
-        self.rpc("token_manager_get", json!({ "p_account": account }))
-            .await
+    /// The row stored for exactly `account` if its main account is one of `mains` (any, when
+    /// `None`), and, when `read` is given, that read appended to the audit trail in the same
+    /// round trip with the outcome the database decided (404 none in scope, 410 inactive or
+    /// expired at `now`, else 200). A failed audit insert never fails the read: it says
+    /// `recorded: false`. Unless `durable`, the commit does not wait for the database's disk
+    /// (a crash may lose the last fraction of a second of audit rows).
+    pub async fn get_recorded(
+        &self,
+        account: &str,
+        mains: Option<&[&str]>,
+        now: DateTime<Utc>,
+        read: Option<&TokenRead>,
+        durable: bool,
+    ) -> Result<GetRecorded, StoreError> {
+        self.rpc(
+            "token_manager_get_recorded",
+            json!({
+                "p_account": account, "p_mains": mains, "p_now": now, "p_read": read,
+                "p_durable": durable,
+            }),
+        )
+        .await
     }
 
     /// Token metadata matching `filter`, ordered by account name, with the total match count.

@@ -173,9 +173,12 @@ impl Reader {
     }
 }
 
-/// Reads one token and records the read in the audit trail: after the answer (deferred), or
-/// before it with `AUDIT_REQUIRED=true`, withholding the token when the write fails. A read
-/// refused as bad input (400) read nothing and is not recorded.
+/// Reads one token and records the read in the audit trail, in one database call. Only when
+/// that call failed (PostgREST down: nothing was recorded) or recorded another outcome than the
+/// answer's (a token that does not decrypt: 500) is a row written separately: after the answer
+/// (deferred), or before it with `AUDIT_REQUIRED=true`. With `AUDIT_REQUIRED=true` a read whose
+/// audit row could not be written withholds the token. A read refused as bad input (400) read
+/// nothing and is not recorded.
 async fn get_token(
     account: &str,
     reader: &Reader,
@@ -183,9 +186,17 @@ async fn get_token(
     now: DateTime<Utc>,
     deferred: &mut Deferred,
 ) -> Result<Response, ApiError> {
-    let result = jobs::get::get_in(services, account, now, &reader.accounts)
-        .await
-        .map_err(ApiError::from);
+    let read = TokenRead {
+        read_at: now,
+        account_name: account.chars().take(256).collect(),
+        outcome: 0,
+        key_name: reader.key_name.clone(),
+        client_ip: reader.client_ip.clone(),
+        user_agent: reader.user_agent.clone(),
+    };
+    let (result, recorded) =
+        jobs::get::get_recorded(services, account, now, &reader.accounts, Some(&read)).await;
+    let result = result.map_err(ApiError::from);
     let outcome = match &result {
         Ok(_) => StatusCode::OK,
         Err(e) => e.status(),
@@ -194,27 +205,35 @@ async fn get_token(
         return result.map(|report| ok(&report));
     }
     let read = TokenRead {
-        read_at: now,
-        account_name: account.chars().take(256).collect(),
         outcome: outcome.as_u16(),
-        key_name: reader.key_name.clone(),
-        client_ip: reader.client_ip.clone(),
-        user_agent: reader.user_agent.clone(),
+        ..read
     };
-    let store = services.store.clone();
-    if !services.config.audit_required {
-        deferred.push(async move {
-            // Logged and counted inside; a failed audit write never fails the read.
-            let _ = audit::write(&store, &[read]).await;
-        });
-        return result.map(|report| ok(&report));
-    }
-    match (audit::write(&store, &[read]).await, result) {
-        (Err(_), Ok(_)) => Err(ApiError::Unavailable {
+    let audited = match recorded {
+        Some((true, recorded)) if recorded == read.outcome => true,
+        Some((false, _)) => {
+            audit::failed(std::slice::from_ref(&read), "the audit insert failed");
+            false
+        }
+        // Nothing recorded, or another outcome: write this read's row on its own.
+        _ => {
+            let store = services.store.clone();
+            if !services.config.audit_required {
+                deferred.push(async move {
+                    // Logged and counted inside; a failed audit write never fails the read.
+                    let _ = audit::write(&store, &[read]).await;
+                });
+                true
+            } else {
+                audit::write(&store, &[read]).await.is_ok()
+            }
+        }
+    };
+    match result {
+        Ok(_) if !audited && services.config.audit_required => Err(ApiError::Unavailable {
             code: "audit_unavailable",
             message: "the read could not be recorded in the audit trail and AUDIT_REQUIRED=true, so the token is withheld; check Supabase and retry".into(),
         }),
-        (_, result) => result.map(|report| ok(&report)),
+        result => result.map(|report| ok(&report)),
     }
 }
 

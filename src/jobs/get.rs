@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{JobError, Services};
 use crate::domain::access::AccountScope;
 use crate::domain::account::AccountName;
+use crate::store::{StoredToken, TokenRead};
 
 pub use api_model::TokenReport;
 
@@ -26,16 +27,62 @@ pub async fn get_in(
     now: DateTime<Utc>,
     scope: &AccountScope,
 ) -> Result<TokenReport, JobError> {
-    let name = AccountName::parse(account).map_err(|e| JobError::InvalidAccount {
-        account: account.to_string(),
-        reason: e.to_string(),
-    })?;
-    let row = services
+    get_recorded(services, account, now, scope, None).await.0
+}
+
+/// Like [`get_in`], also appending `read` to the audit trail in the same round trip (the
+/// database sets its outcome). The second value says whether it was recorded: `None` when no
+/// call reached the database (an invalid name, or PostgREST failed), `Some(false)` when the
+/// audit insert failed but the read did not, and the recorded outcome with `Some(true)`.
+pub async fn get_recorded(
+    services: &Services,
+    account: &str,
+    now: DateTime<Utc>,
+    scope: &AccountScope,
+    read: Option<&TokenRead>,
+) -> (Result<TokenReport, JobError>, Option<(bool, u16)>) {
+    let name = match AccountName::parse(account) {
+        Ok(name) => name,
+        Err(e) => {
+            let error = JobError::InvalidAccount {
+                account: account.to_string(),
+                reason: e.to_string(),
+            };
+            return (Err(error), None);
+        }
+    };
+    let mains: Option<Vec<&str>> = match scope {
+        AccountScope::All => None,
+        AccountScope::MainAccounts(mains) => Some(mains.iter().map(String::as_str).collect()),
+    };
+    let answer = match services
         .store
-        .get(name.as_str())
-        .await?
-        .filter(|row| scope.allows(&row.main_account))
-        .ok_or_else(|| JobError::UnknownAccount(account.to_string()))?;
+        .get_recorded(
+            name.as_str(),
+            mains.as_deref(),
+            now,
+            read,
+            services.config.audit_required,
+        )
+        .await
+    {
+        Ok(answer) => answer,
+        Err(e) => return (Err(e.into()), None),
+    };
+    let recorded = read.map(|_| (answer.recorded, answer.outcome));
+    let report = match answer.token.filter(|row| scope.allows(&row.main_account)) {
+        Some(row) => open(services, row, now),
+        None => Err(JobError::UnknownAccount(account.to_string())),
+    };
+    (report, recorded)
+}
+
+/// Refuses an inactive or expired row, else decrypts it.
+fn open(
+    services: &Services,
+    row: StoredToken,
+    now: DateTime<Utc>,
+) -> Result<TokenReport, JobError> {
     if !row.is_active {
         return Err(JobError::Inactive(row.account_name));
     }

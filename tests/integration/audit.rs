@@ -7,6 +7,7 @@ use chrono::{Duration, Utc};
 use serde_json::Value;
 use token_manager::jobs::{cleanup::cleanup, sync::sync, Trigger};
 
+use crate::support::faults::{Fault, FaultProxy};
 use crate::support::{bearer, demo_tokens, jwt, token_of, var, Api, TestStack};
 
 const NAMED_KEY: &str = "bot-eu-read-key-for-audit-tests-00000000";
@@ -343,4 +344,37 @@ async fn a_renew_pass_records_the_tokens_it_opened() {
         .await;
     assert_eq!(rows.len(), keys.len(), "{rows:?}");
     assert!(rows.iter().all(|r| r["outcome"] == 200), "{rows:?}");
+}
+
+#[tokio::test]
+async fn a_get_and_its_audit_row_are_one_postgrest_request() {
+    let mut stack = TestStack::start().await;
+    seeded(&mut stack).await;
+    let postgrest = FaultProxy::start(var("TM_TEST_POSTGREST_URL"), |_| Fault::Forward).await;
+    let api = api(&stack, &[("SUPABASE_REST_URL", &postgrest.url)]);
+    let cases = [
+        ("/v1/tokens/APEX_136189", 200),
+        ("/v1/tokens/NOPE_1", 404),
+        ("/v1/tokens/EXPIRED_1", 410),
+        ("/v1/tokens/GONE_1", 410),
+    ];
+    for (i, (path, status)) in cases.iter().enumerate() {
+        let (got, body) = read(&api, path, NAMED_KEY, "203.0.113.7").await;
+        assert_eq!(got, *status, "{path}: {body}");
+        // The Api runs deferred work before it returns: nothing else was sent.
+        assert_eq!(postgrest.requests(), i + 1, "{path}: one request per get");
+    }
+    let rows = stack
+        .query("select account_name, outcome from token_reads order by id")
+        .await;
+    let expected: Vec<Value> = cases
+        .iter()
+        .map(|(path, status)| {
+            serde_json::json!({
+                "account_name": path.trim_start_matches("/v1/tokens/"),
+                "outcome": status
+            })
+        })
+        .collect();
+    assert_eq!(rows, expected);
 }

@@ -17,6 +17,8 @@ const API_ROLES: [&str; 2] = ["anon", "authenticated"];
 fn argument(pg_type: &str) -> Value {
     match pg_type {
         "text" => json!("APEX_136189"),
+        "text[]" => json!(["APEX_136189"]),
+        "timestamp with time zone" => json!("2026-01-01T00:00:00Z"),
         "integer" | "bigint" => json!(1),
         "boolean" => json!(false),
         "jsonb" => json!([]),
