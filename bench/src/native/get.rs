@@ -1,6 +1,6 @@
 //! Get latency: `GET /v1/tokens/{account}` through the Worker against the call the Worker
-//! itself makes, `POST /rpc/token_manager_get` straight to PostgREST with the service-role
-//! key, the Worker's `GET /health` (no upstream call), and a JavaScript Worker under the same
+//! itself makes, `POST /rpc/token_manager_get_recorded` (the read and its audit row) straight
+//! to PostgREST with the service-role key, the Worker's `GET /health` (no upstream call), and a JavaScript Worker under the same
 //! `wrangler dev` that makes only that one call (`bench/js-floor/`), at a fixed concurrency
 //! and a bounded number of requests.
 
@@ -54,11 +54,23 @@ fn request(
                 .unwrap_or("http://js-floor.invalid")
         )),
         Target::Postgrest => http
-            .post(format!("{}/rpc/token_manager_get", stack.postgrest_url))
+            .post(format!(
+                "{}/rpc/token_manager_get_recorded",
+                stack.postgrest_url
+            ))
             .header("apikey", &stack.service_role_key)
             .bearer_auth(&stack.service_role_key)
-            .json(&json!({ "p_account": account })),
+            .json(&direct_body(account)),
     }
+}
+
+/// The call a get makes: read the token and append the read to the audit trail.
+pub fn direct_body(account: &str) -> serde_json::Value {
+    json!({
+        "p_account": account, "p_mains": null, "p_now": chrono::Utc::now(),
+        "p_read": { "account_name": account, "key_name": "bench-direct", "outcome": 0 },
+        "p_durable": false,
+    })
 }
 
 /// The Worker, PostgREST and the Worker's /health, in the order [`compare`] answers them.

@@ -648,7 +648,7 @@ fn js_floor_row(
                 case,
                 format!(
                     "p50 {}, p99 {}, {:.0} req/s (the same one PostgREST call from a few lines \
-                     of JavaScript: no auth, decryption, audit)",
+                     of JavaScript: no auth, decryption, logging)",
                     ms(l.p50_ms),
                     ms(l.p99_ms),
                     l.per_second
