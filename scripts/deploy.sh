@@ -27,6 +27,8 @@
 #   TOKEN_ENCRYPTION_KEY            base64 of 32 bytes (openssl rand -base64 32)
 #   TOKEN_ENCRYPTION_PREVIOUS_KEYS  optional: earlier encryption keys, comma-separated
 #   SUPABASE_REST_URL               optional: PostgREST URL if not SUPABASE_URL/rest/v1
+#   ALERT_WEBHOOK_URL               optional: alert webhook URL(s), comma-separated (README "Alerts")
+#   ALERT_WEBHOOK_SECRET            optional: signs the alert bodies
 # A secret that is set neither here nor there but already exists on Cloudflare is kept.
 # Names that wrangler.toml sets under [vars] are not put as secrets (Cloudflare refuses both).
 # Cloudflare credentials: `npx wrangler login`, or CLOUDFLARE_API_TOKEN (+ CLOUDFLARE_ACCOUNT_ID).
@@ -46,7 +48,7 @@ MIGRATIONS_TABLE=supabase_migrations.schema_migrations
 # Worker's code says (src/config.rs, asked through `cargo xtask config-check`).
 PUT_ORDER=(SUPABASE_URL SUPABASE_REST_URL SUPABASE_SERVICE_ROLE_KEY UPSTASH_REDIS_REST_URL
   UPSTASH_REDIS_REST_TOKEN TOKEN_MANAGER_ADMIN_KEY TOKEN_MANAGER_READ_KEY
-  TOKEN_ENCRYPTION_PREVIOUS_KEYS TOKEN_ENCRYPTION_KEY)
+  TOKEN_ENCRYPTION_PREVIOUS_KEYS TOKEN_ENCRYPTION_KEY ALERT_WEBHOOK_URL ALERT_WEBHOOK_SECRET)
 KNOWN_SETTINGS=(SUPABASE_DB_URL "${PUT_ORDER[@]}" CLOUDFLARE_API_TOKEN CLOUDFLARE_ACCOUNT_ID)
 
 usage() {

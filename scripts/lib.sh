@@ -242,6 +242,8 @@ load_profile() {
     TRADOVATE_PORT=$((TRADOVATE_PORT - TM_PORT_OFFSET))
     WORKER_PORT=$((WORKER_PORT - TM_PORT_OFFSET)) INSPECTOR_PORT=$((INSPECTOR_PORT - TM_PORT_OFFSET))
   fi
+  # The test Worker's alert webhook (ALERT_WEBHOOK_URL): the e2e tests listen on it.
+  WEBHOOK_PORT=$((TRADOVATE_PORT + 1))
   STATE_DIR=$REPO_ROOT/.state/$PROFILE
   PID_DIR=$STATE_DIR/pids
   LOG_DIR=$STATE_DIR/logs
@@ -427,6 +429,12 @@ write_worker_env() {
     dotenv_set "$WORKER_ENV" TOKEN_ENCRYPTION_KEY "$(random_aes_key)"
     # The test Worker renews with the production window (the default, 15 minutes).
     dotenv_set "$WORKER_ENV" RENEW_BEFORE_MINUTES ""
+    if [[ $PROFILE == test ]]; then
+      # Alerts go to a port the e2e tests listen on (nothing listens otherwise: the Worker
+      # logs the failed delivery and carries on).
+      dotenv_set "$WORKER_ENV" ALERT_WEBHOOK_URL "http://127.0.0.1:$WEBHOOK_PORT/alerts/test-hook"
+      dotenv_set "$WORKER_ENV" ALERT_WEBHOOK_SECRET "$(random_key)"
+    fi
   fi
 }
 
@@ -456,6 +464,8 @@ TM_TEST_POSTGREST_LOG=$(log_file postgrest)
 TM_TEST_UPSTASH_LOG=$(log_file upstash)
 TM_TEST_TRADOVATE_URL=$TRADOVATE_URL
 TM_TEST_TRADOVATE_LOG=$(log_file tradovate)
+TM_TEST_ALERT_WEBHOOK_PORT=$WEBHOOK_PORT
+TM_TEST_ALERT_WEBHOOK_SECRET=$(dotenv_get "$WORKER_ENV" ALERT_WEBHOOK_SECRET)
 EOF
   )
 }

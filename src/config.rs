@@ -130,6 +130,77 @@ pub struct Config {
     pub renew_cron: String,
     /// Token renewal against Tradovate (opt-in).
     pub renew: RenewSettings,
+    /// Webhooks alerts go to (none: alerts are off).
+    pub alerts: AlertSettings,
+}
+
+/// What an alert body looks like (`ALERT_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AlertFormat {
+    /// The event as JSON (`id`, `type`, `summary`, `accounts`, `run_id`, ...): for programs.
+    #[default]
+    Json,
+    /// A Slack incoming webhook's `{"text": ..., "blocks": [...]}`.
+    Slack,
+    /// A Discord webhook's `{"content": ..., "embeds": [...]}`.
+    Discord,
+}
+
+impl AlertFormat {
+    /// The setting's value for this format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertFormat::Json => "json",
+            AlertFormat::Slack => "slack",
+            AlertFormat::Discord => "discord",
+        }
+    }
+}
+
+/// One webhook URL: https, or http to a loopback host. Slack and Discord URLs carry their
+/// secret in the path, so `Debug` (and every log line) shows only the host.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookUrl {
+    url: String,
+    host: String,
+}
+
+impl WebhookUrl {
+    /// The whole URL, for the one place that sends to it.
+    pub fn expose(&self) -> &str {
+        &self.url
+    }
+    /// The host (and port), safe to log and to answer.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+}
+
+impl fmt::Debug for WebhookUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WebhookUrl({}/***)", self.host)
+    }
+}
+
+/// Where and how alerts are sent.
+#[derive(Debug, Clone, Default)]
+pub struct AlertSettings {
+    /// `ALERT_WEBHOOK_URL`, comma-separated; empty: alerts are off.
+    pub urls: Vec<WebhookUrl>,
+    /// `ALERT_WEBHOOK_SECRET`: signs every body (HMAC-SHA256) when set.
+    pub secret: Option<Secret>,
+    /// `ALERT_FORMAT`.
+    pub format: AlertFormat,
+    /// How long delivering one invocation's alerts may take, every URL and retry included
+    /// (`UPSTREAM_TIMEOUT_MS`).
+    pub timeout_ms: u64,
+}
+
+impl AlertSettings {
+    /// True when at least one webhook is configured.
+    pub fn enabled(&self) -> bool {
+        !self.urls.is_empty()
+    }
 }
 
 /// Settings of the renew pass.
@@ -258,7 +329,16 @@ impl Config {
             )? as i64
                 * 60,
         };
+        let upstream_timeout_ms = number(
+            "UPSTREAM_TIMEOUT_MS",
+            get("UPSTREAM_TIMEOUT_MS"),
+            10_000,
+            100,
+            120_000,
+        )?;
+        let alerts = alert_settings(&get, upstream_timeout_ms)?;
         Ok(Self {
+            alerts,
             renew,
             renew_cron: get("RENEW_CRON").unwrap_or_else(|| DEFAULT_RENEW_CRON.to_string()),
             supabase_rest_url,
@@ -285,13 +365,7 @@ impl Config {
                 5,
                 3600,
             )? * 1000,
-            upstream_timeout_ms: number(
-                "UPSTREAM_TIMEOUT_MS",
-                get("UPSTREAM_TIMEOUT_MS"),
-                10_000,
-                100,
-                120_000,
-            )?,
+            upstream_timeout_ms,
             sync_runs_retention_days: number(
                 "SYNC_RUNS_RETENTION_DAYS",
                 get("SYNC_RUNS_RETENTION_DAYS"),
@@ -426,6 +500,94 @@ fn http_url(name: &'static str, value: &str) -> Result<(String, bool), ConfigErr
         ));
     }
     Ok((value.to_string(), local))
+}
+
+/// The alert settings: `ALERT_WEBHOOK_URL` (comma-separated, each https or loopback http),
+/// `ALERT_WEBHOOK_SECRET`, `ALERT_FORMAT`.
+fn alert_settings(
+    get: &impl Fn(&'static str) -> Option<String>,
+    timeout_ms: u64,
+) -> Result<AlertSettings, ConfigError> {
+    const URLS: &str = "ALERT_WEBHOOK_URL";
+    let mut urls = Vec::new();
+    for value in list(&get(URLS).unwrap_or_default()) {
+        let parsed = reqwest::Url::parse(value)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+            .ok_or_else(|| {
+                invalid(
+                    URLS,
+                    format!(
+                        "item {} is not a URL: expected https://hooks.slack.com/services/…, https://discord.com/api/webhooks/… or your own https endpoint",
+                        urls.len() + 1
+                    ),
+                )
+            })?;
+        let host = match parsed.port() {
+            Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or_default()),
+            None => parsed.host_str().unwrap_or_default().to_string(),
+        };
+        let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+        let bare = bare.trim_start_matches('[').trim_end_matches(']');
+        let local = bare.eq_ignore_ascii_case("localhost")
+            || bare
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if parsed.scheme() == "http" && !local {
+            return Err(invalid(
+                URLS,
+                format!("{host}: http:// is allowed only for a loopback host; use https:// (webhook URLs and bodies must be encrypted in transit)"),
+            ));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(invalid(
+                URLS,
+                format!("{host}: credentials in the URL are not supported; use ALERT_WEBHOOK_SECRET to sign the bodies"),
+            ));
+        }
+        if urls.iter().any(|u: &WebhookUrl| u.url == parsed.as_str()) {
+            return Err(invalid(
+                URLS,
+                format!("{host}: the same URL is listed twice"),
+            ));
+        }
+        urls.push(WebhookUrl {
+            url: parsed.to_string(),
+            host,
+        });
+    }
+    if urls.len() > 5 {
+        return Err(invalid(URLS, "list at most 5 webhook URLs"));
+    }
+    let format = match get("ALERT_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
+        None => AlertFormat::Json,
+        Some(v) => match v.as_str() {
+            "json" => AlertFormat::Json,
+            "slack" => AlertFormat::Slack,
+            "discord" => AlertFormat::Discord,
+            _ => {
+                return Err(invalid(
+                    "ALERT_FORMAT",
+                    format!("expected json, slack or discord, got {v:?}"),
+                ))
+            }
+        },
+    };
+    let secret = get("ALERT_WEBHOOK_SECRET").map(|v| v.trim().to_string());
+    if let Some(secret) = &secret {
+        if secret.len() < 16 {
+            return Err(invalid(
+                "ALERT_WEBHOOK_SECRET",
+                "use at least 16 characters (e.g. `openssl rand -hex 32`)",
+            ));
+        }
+    }
+    Ok(AlertSettings {
+        urls,
+        secret: secret.map(Secret::new),
+        format,
+        timeout_ms,
+    })
 }
 
 /// The committed development settings (`.dev.vars.example`): refused unless every upstream
@@ -879,6 +1041,72 @@ mod tests {
                 matches!(&err, ConfigError::Invalid { name: n, .. } if *n == name),
                 "{name}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn alert_settings_parse_into_urls_that_never_show_their_path() {
+        let mut vars = base();
+        let c = load(&vars).unwrap();
+        assert!(!c.alerts.enabled());
+        assert_eq!(c.alerts.format, AlertFormat::Json);
+        vars.insert(
+            "ALERT_WEBHOOK_URL",
+            " https://hooks.slack.com/services/T0/B0/path-secret , http://127.0.0.1:9000/hook?k=query-secret ,".into(),
+        );
+        vars.insert("ALERT_WEBHOOK_SECRET", "0123456789abcdef-signing".into());
+        vars.insert("ALERT_FORMAT", "Slack".into());
+        let c = load(&vars).unwrap();
+        let hosts: Vec<&str> = c.alerts.urls.iter().map(WebhookUrl::host).collect();
+        assert_eq!(hosts, ["hooks.slack.com", "127.0.0.1:9000"]);
+        assert_eq!(
+            c.alerts.urls[1].expose(),
+            "http://127.0.0.1:9000/hook?k=query-secret"
+        );
+        assert_eq!(c.alerts.format, AlertFormat::Slack);
+        assert_eq!(c.alerts.timeout_ms, c.upstream_timeout_ms);
+        let debug = format!("{c:?}");
+        for secret in ["path-secret", "query-secret", "signing"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+    }
+
+    #[test]
+    fn bad_alert_settings_are_named_with_what_to_do() {
+        for (name, value, says) in [
+            (
+                "ALERT_WEBHOOK_URL",
+                "hooks.slack.com/services/x",
+                "not a URL",
+            ),
+            (
+                "ALERT_WEBHOOK_URL",
+                "http://hooks.example.com/x",
+                "loopback",
+            ),
+            ("ALERT_WEBHOOK_URL", "ftp://example.com/x", "not a URL"),
+            (
+                "ALERT_WEBHOOK_URL",
+                "https://u:p@example.com/x",
+                "credentials",
+            ),
+            (
+                "ALERT_WEBHOOK_URL",
+                "https://a.example/x,https://a.example/x",
+                "twice",
+            ),
+            ("ALERT_FORMAT", "teams", "json, slack or discord"),
+            ("ALERT_WEBHOOK_SECRET", "short", "16 characters"),
+        ] {
+            let mut vars = base();
+            vars.insert(name, value.to_string());
+            let err = load(&vars).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { name: n, .. } if *n == name),
+                "{name}: {err}"
+            );
+            assert!(err.to_string().contains(says), "{name}={value}: {err}");
+            assert!(!err.to_string().contains("/x"), "no URL path in {err}");
         }
     }
 

@@ -69,7 +69,11 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> Result<worker::R
 }
 
 #[event(scheduled)]
-async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     console_error_panic_hook::set_once();
-    crate::jobs::scheduled(loaded(&env).config, &event.cron()).await;
+    let deferred = crate::jobs::scheduled(loaded(&env).config, &event.cron()).await;
+    // Alerts are sent after the job, without holding up the trigger's outcome.
+    if !deferred.is_empty() {
+        ctx.wait_until(deferred.run());
+    }
 }

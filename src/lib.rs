@@ -3,6 +3,7 @@
 //!
 //! Everything but [`entry`] runs natively as well, so tests drive it against real services.
 
+pub mod alerts;
 pub mod audit;
 pub mod config;
 pub mod crypto;

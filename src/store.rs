@@ -916,3 +916,39 @@ mod tests {
         );
     }
 }
+
+/// One alert condition as a job observed it, and (answered) whether that changed its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertTransition {
+    /// The condition's name (`sync`, `redis_loss`, ...).
+    pub condition: String,
+    /// Whether it is firing now.
+    pub firing: bool,
+    /// True when this observation changed the stored state (an alert is due).
+    #[serde(default)]
+    pub changed: bool,
+}
+
+impl Store {
+    /// Records `observed` conditions in order, in one round trip, and answers which of them
+    /// changed state (only those alert). A condition never recorded counts as not firing.
+    pub async fn alert_transitions(
+        &self,
+        observed: &[AlertTransition],
+    ) -> Result<Vec<AlertTransition>, StoreError> {
+        #[derive(Serialize)]
+        struct Params<'a> {
+            p_observations: &'a [AlertTransition],
+        }
+        if observed.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.rpc(
+            "token_manager_alert_transitions",
+            Params {
+                p_observations: observed,
+            },
+        )
+        .await
+    }
+}

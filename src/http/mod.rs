@@ -17,6 +17,7 @@ use http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::alerts;
 use crate::audit;
 use crate::config::Loaded;
 use crate::deferred::Deferred;
@@ -196,6 +197,10 @@ async fn get_token(
     };
     let (result, recorded) =
         jobs::get::get_recorded(services, account, now, &reader.accounts, Some(&read)).await;
+    let seen = alerts::after_get(&result);
+    if !seen.is_empty() {
+        deferred.push(alerts::notify(services.clone(), 0, seen));
+    }
     let result = result.map_err(ApiError::from);
     let outcome = match &result {
         Ok(_) => StatusCode::OK,
@@ -246,8 +251,39 @@ async fn run(
     deferred: &mut Deferred,
 ) -> Result<Response, ApiError> {
     let accounts = &reader.accounts;
+    // Alerts go out after the answer, and may use what is left of this invocation's budget.
+    let since = services.subrequests.count();
     Ok(match action {
-        Action::Sync => ok(&jobs::sync::sync(&services, Trigger::Http).await?),
+        Action::Sync => {
+            let result = jobs::sync::sync(&services, Trigger::Http).await;
+            let seen = alerts::after_sync(&result);
+            deferred.push(alerts::notify_sync(services.clone(), since, seen));
+            ok(&result?)
+        }
+        Action::AlertsTest => {
+            if !services.config.alerts.enabled() {
+                return Err(ApiError::Unavailable {
+                    code: "alerts_not_configured",
+                    message: "no alert webhook is configured: set ALERT_WEBHOOK_URL (and ALERT_WEBHOOK_SECRET, ALERT_FORMAT)".into(),
+                });
+            }
+            let report = alerts::test_report(&services).await;
+            if !report.deliveries.iter().any(|d| d.ok) {
+                let each: Vec<String> = report
+                    .deliveries
+                    .iter()
+                    .map(|d| format!("{}: {}", d.host, d.error.as_deref().unwrap_or("failed")))
+                    .collect();
+                return Err(ApiError::Upstream {
+                    code: "alert_delivery_failed",
+                    message: format!(
+                        "no webhook accepted the test alert ({}); check ALERT_WEBHOOK_URL and the receiver",
+                        each.join("; ")
+                    ),
+                });
+            }
+            ok(&report)
+        }
         Action::Status => ok(&jobs::status::status_in(&services, accounts).await?),
         Action::Get(account) => get_token(&account, reader, &services, now, deferred).await?,
         Action::List(mut query) => {
@@ -255,7 +291,15 @@ async fn run(
             ok(&jobs::list::list(&services, &query, now).await?)
         }
         Action::Cleanup => ok(&jobs::cleanup::cleanup(&services, Trigger::Http).await?),
-        Action::Reencrypt => ok(&jobs::reencrypt::reencrypt(&services, Trigger::Http).await?),
+        Action::Reencrypt => {
+            let result = jobs::reencrypt::reencrypt(&services, Trigger::Http).await;
+            deferred.push(alerts::notify(
+                services.clone(),
+                since,
+                alerts::after_reencrypt(&result),
+            ));
+            ok(&result?)
+        }
         Action::Runs(limit) => ok(&jobs::runs::runs_in(&services, limit, accounts).await?),
         Action::Restore(options) => {
             if options.include_unknown_expiry
@@ -266,13 +310,25 @@ async fn run(
                     message: "include_unknown_expiry needs a TTL for those tokens: set RESTORE_UNKNOWN_EXPIRY_TTL_SECONDS".into(),
                 });
             }
-            ok(&jobs::restore::restore(&services, Trigger::Http, options).await?)
+            let result = jobs::restore::restore(&services, Trigger::Http, options).await;
+            deferred.push(alerts::notify(
+                services.clone(),
+                since,
+                alerts::after_restore(&result),
+            ));
+            ok(&result?)
         }
         Action::Audit(filter) => ok(&jobs::audit::audit(&services, &filter).await?),
         Action::Accounts => ok(&jobs::accounts::accounts(&services, accounts).await?),
         // Boxed: the pass's state machine is large, and handlers' futures are often joined.
         Action::Renew { dry_run } => {
-            ok(&Box::pin(jobs::renew::renew(&services, Trigger::Http, dry_run)).await?)
+            let result = Box::pin(jobs::renew::renew(&services, Trigger::Http, dry_run)).await;
+            deferred.push(alerts::notify(
+                services.clone(),
+                since,
+                alerts::after_renew(&result),
+            ));
+            ok(&result?)
         }
     })
 }

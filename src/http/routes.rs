@@ -89,6 +89,11 @@ pub static ROUTES: &[Route] = &[
         parse: |p| dry_run(p).map(|dry_run| Endpoint::Job(Action::Renew { dry_run })),
     },
     Route {
+        path: "/v1/alerts/test",
+        methods: POST,
+        parse: |_| Ok(Endpoint::Job(Action::AlertsTest)),
+    },
+    Route {
         path: "/v1/status",
         methods: GET,
         parse: |_| Ok(Endpoint::Job(Action::Status)),
@@ -154,6 +159,8 @@ pub enum Action {
     Renew {
         dry_run: bool,
     },
+    /// Sends a test alert to every configured webhook.
+    AlertsTest,
 }
 
 impl Action {
@@ -165,7 +172,7 @@ impl Action {
             | Action::Reencrypt
             | Action::Restore(_)
             | Action::Audit(_) => Scope::Admin,
-            Action::Renew { .. } => Scope::Admin,
+            Action::Renew { .. } | Action::AlertsTest => Scope::Admin,
             Action::Status
             | Action::Get(_)
             | Action::List(_)
@@ -189,6 +196,7 @@ impl Action {
             Action::Accounts => "accounts",
             Action::Renew { dry_run: false } => "renew",
             Action::Renew { dry_run: true } => "renew_dry_run",
+            Action::AlertsTest => "alerts_test",
         }
     }
 }

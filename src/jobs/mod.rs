@@ -121,20 +121,29 @@ impl Services {
 
 /// Runs the job a cron trigger names (sync or cleanup, per `SYNC_CRON`/`CLEANUP_CRON`) with
 /// trigger=cron and logs its outcome as one JSON line. Failed syncs are also in `sync_runs`.
-pub async fn scheduled(config: Result<Config, crate::config::ConfigError>, cron: &str) {
+/// Returns the alerts to send, for the scheduled event's `wait_until`.
+pub async fn scheduled(
+    config: Result<Config, crate::config::ConfigError>,
+    cron: &str,
+) -> crate::deferred::Deferred {
+    use crate::alerts;
     use serde_json::json;
+    let mut deferred = crate::deferred::Deferred::default();
     let config = match config {
         Ok(config) => config,
         Err(e) => {
             crate::logging::log(
                 json!({ "event": "cron", "cron": cron, "ok": false, "error": e.to_string() }),
             );
-            return;
+            return deferred;
         }
     };
     let services = Services::new(config);
     let outcome = if cron == services.config.sync_cron {
-        sync::sync(&services, Trigger::Cron).await.map(|r| json!({
+        let result = sync::sync(&services, Trigger::Cron).await;
+        let seen = alerts::after_sync(&result);
+        deferred.push(alerts::notify_sync(services.clone(), 0, seen));
+        result.map(|r| json!({
             "job": "sync", "run_id": r.run_id, "outcome": r.outcome, "tokens_synced": r.tokens_synced,
             "inserted": r.inserted, "updated": r.updated, "unchanged": r.unchanged,
             "deactivated": r.deactivated, "skipped": r.skipped.len(),
@@ -150,11 +159,15 @@ pub async fn scheduled(config: Result<Config, crate::config::ConfigError>, cron:
                 "event": "cron", "cron": cron, "job": "renew", "ok": true,
                 "skipped": "RENEW_ENABLED is off",
             }));
-            return;
+            return deferred;
         }
-        Box::pin(renew::renew(&services, Trigger::Cron, false))
-            .await
-            .map(|r| renew::log_fields(&r))
+        let result = Box::pin(renew::renew(&services, Trigger::Cron, false)).await;
+        deferred.push(alerts::notify(
+            services.clone(),
+            0,
+            alerts::after_renew(&result),
+        ));
+        result.map(|r| renew::log_fields(&r))
     } else {
         let message = format!(
             "cron {cron:?} matches none of SYNC_CRON ({:?}), CLEANUP_CRON ({:?}), RENEW_CRON ({:?})",
@@ -163,7 +176,7 @@ pub async fn scheduled(config: Result<Config, crate::config::ConfigError>, cron:
         crate::logging::log(
             json!({ "event": "cron", "cron": cron, "ok": false, "error": message }),
         );
-        return;
+        return deferred;
     };
     let line = match outcome {
         Ok(mut fields) => {
@@ -175,4 +188,5 @@ pub async fn scheduled(config: Result<Config, crate::config::ConfigError>, cron:
         Err(e) => json!({ "event": "cron", "cron": cron, "ok": false, "error": e.to_string() }),
     };
     crate::logging::log(line);
+    deferred
 }

@@ -127,8 +127,12 @@ pub(crate) async fn run_locked(
     // Every secret opened is in the audit trail before it is used (one write per pass).
     let required = services.config.audit_required;
     let audited = audit::write_job_reads(&services.store, &reads, required).await;
-    // Keep room for recording the run and releasing the lock.
-    let reserve = if record { 2 } else { 0 };
+    // Keep room for recording the run, releasing the lock, and the alerts sent after it.
+    let reserve = if record {
+        2 + crate::alerts::reserve(services)
+    } else {
+        0
+    };
     let written = match audited {
         Ok(()) => write(services, planned, options, (since, reserve), &mut report).await,
         Err(e) => Err(e.into()),

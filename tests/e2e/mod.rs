@@ -2,6 +2,7 @@
 //! against the same real local stack. Cron triggers go through `/__scheduled?cron=…`
 //! (wrangler dev runs with --test-scheduled).
 
+mod alerts;
 mod audit;
 mod dashboard;
 mod load;

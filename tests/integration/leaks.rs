@@ -1,7 +1,9 @@
 //! No error path carries a token. Each upstream fault and wrong-shape answer is driven with a
 //! known secret token in it (a fake Upstash or PostgREST in front of the real stack), then the
 //! answer, `sync_runs`, status (`last_sync.error`) and the Worker's log lines are searched for
-//! the secret, raw and base64. Needs the test stack (./scripts/test.sh).
+//! the secret, raw and base64 — and so are the alerts each failing sync sends to a webhook
+//! receiver, whose URL's secret path never reaches the log. Needs the test stack
+//! (./scripts/test.sh).
 
 use std::sync::Arc;
 
@@ -10,6 +12,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::support::faults::{fake_upstream as fake, Respond as Answer};
+use crate::support::webhook::Receiver;
 use crate::support::{admin_key, TestStack};
 
 /// The token every fault carries.
@@ -88,6 +91,14 @@ async fn no_upstream_fault_puts_a_token_in_an_answer_a_run_status_or_the_log() {
     token_manager::logging::capture::start();
     let stack = TestStack::start().await;
     let admin = admin_key();
+    let rx = Receiver::start().await;
+    let alerting = |upstream: &'static str, url: &str| {
+        stack.api_with(&[
+            (upstream, url),
+            ("ALERT_WEBHOOK_URL", &rx.url),
+            ("ALERT_WEBHOOK_SECRET", "leak-test-signing-secret"),
+        ])
+    };
     let value = b64(SECRET);
     let json_value = b64(&format!("{{\"accessToken\":\"{SECRET}\"}}"));
     let len = SECRET.len();
@@ -133,10 +144,7 @@ async fn no_upstream_fault_puts_a_token_in_an_answer_a_run_status_or_the_log() {
     let mut cases = Vec::new();
     for (case, answer) in upstash_faults {
         let url = fake(upstash_answering(answer)).await;
-        cases.push((
-            case.to_string(),
-            stack.api_with(&[("UPSTASH_REDIS_REST_URL", &url)]),
-        ));
+        cases.push((case.to_string(), alerting("UPSTASH_REDIS_REST_URL", &url)));
     }
     // Upstash that drops the connection half-way through the value.
     let dropping: Answer = Arc::new(move |path, body| {
@@ -154,7 +162,7 @@ async fn no_upstream_fault_puts_a_token_in_an_answer_a_run_status_or_the_log() {
     let url = fake(dropping).await;
     cases.push((
         "the connection drops mid-value".into(),
-        stack.api_with(&[("UPSTASH_REDIS_REST_URL", &url)]),
+        alerting("UPSTASH_REDIS_REST_URL", &url),
     ));
     // PostgREST answering the run's start with the secret where a field has the wrong type.
     let postgrest: Answer = Arc::new(|_, _| {
@@ -163,7 +171,7 @@ async fn no_upstream_fault_puts_a_token_in_an_answer_a_run_status_or_the_log() {
     let url = fake(postgrest).await;
     cases.push((
         "PostgREST answers a wrong shape".into(),
-        stack.api_with(&[("SUPABASE_REST_URL", &url)]),
+        alerting("SUPABASE_REST_URL", &url),
     ));
     let postgrest_error: Answer = Arc::new(|_, _| {
         (
@@ -175,11 +183,17 @@ async fn no_upstream_fault_puts_a_token_in_an_answer_a_run_status_or_the_log() {
     let url = fake(postgrest_error).await;
     cases.push((
         "PostgREST fails".into(),
-        stack.api_with(&[("SUPABASE_REST_URL", &url)]),
+        alerting("SUPABASE_REST_URL", &url),
     ));
 
     let real = stack.api();
     for (case, api) in &cases {
+        // Each case starts from a working sync, so each failure is a change of state.
+        stack
+            .pg
+            .batch_execute("truncate alert_states")
+            .await
+            .unwrap();
         let answer = api.call("POST", "/v1/sync", Some(&admin)).await;
         assert_eq!(answer.status, 502, "{case}: {}", answer.text);
         assert_clean(case, "answer", &answer.text);
@@ -194,7 +208,23 @@ async fn no_upstream_fault_puts_a_token_in_an_answer_a_run_status_or_the_log() {
     for run in &runs {
         assert_clean("sync_runs", "row", &run.to_string());
     }
+    let alerts = rx.received();
+    assert!(
+        alerts.len() >= cases.len() - 3,
+        "the failing syncs alerted: {} alerts for {} cases",
+        alerts.len(),
+        cases.len()
+    );
+    for alert in &alerts {
+        assert_eq!(alert.kind(), "sync_failed");
+        assert_clean("alert", "alert body", &alert.body);
+        assert_clean("alert", "alert headers", &format!("{:?}", alert.headers));
+    }
     let log = token_manager::logging::capture::lines().join("\n");
     assert!(log.contains("\"status\":502"), "the requests were logged");
+    assert!(log.contains("alert_delivery"), "the alerts were logged");
     assert_clean("log", "log", &log);
+    for part in ["path-secret", "query-secret", "leak-test-signing-secret"] {
+        assert!(!log.contains(part), "the log carries the webhook's {part}");
+    }
 }

@@ -3,6 +3,7 @@
 //! and the OpenAPI document against the router (no services).
 
 mod accounts;
+mod alerts;
 mod api;
 mod audit;
 mod bounded_reads;

@@ -36,13 +36,13 @@ pub fn closed_port() -> u16 {
     *PORT.get_or_init(free_port)
 }
 
-/// A configuration with the given API keys whose Upstash and Supabase are [`closed_port`]:
+/// A configuration with the given API keys whose Upstash, Supabase and alert webhook are [`closed_port`]:
 /// every job fails fast with an upstream error (502), after authentication. No services needed.
 pub fn unreachable_config(admin_key: &str, read_key: &str) -> Config {
     let closed = format!("http://127.0.0.1:{}", closed_port());
     Config::from_lookup(|name| {
         Some(match name {
-            "SUPABASE_URL" | "UPSTASH_REDIS_REST_URL" => closed.clone(),
+            "SUPABASE_URL" | "UPSTASH_REDIS_REST_URL" | "ALERT_WEBHOOK_URL" => closed.clone(),
             "SUPABASE_SERVICE_ROLE_KEY" | "UPSTASH_REDIS_REST_TOKEN" => "not-used".into(),
             "TOKEN_MANAGER_ADMIN_KEY" => admin_key.into(),
             "TOKEN_MANAGER_READ_KEY" => read_key.into(),

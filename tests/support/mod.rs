@@ -6,7 +6,8 @@
 //! - [`faults`]: fault injection and measurement on loopback (a silent listener, a fault
 //!   proxy, a counting proxy, a cuttable link to Postgres, a private PostgREST, Redis refusing
 //!   SCAN);
-//! - [`openapi`]: the committed openapi.json and validation of answers against it.
+//! - [`openapi`]: the committed openapi.json and validation of answers against it;
+//! - [`webhook`]: a recording webhook receiver for alerts.
 //!
 //! Not every binary module uses every helper.
 #![allow(dead_code)]
@@ -16,6 +17,7 @@ pub mod data;
 pub mod faults;
 pub mod openapi;
 mod stack;
+pub mod webhook;
 
 use std::time::Duration;
 

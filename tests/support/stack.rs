@@ -43,7 +43,7 @@ impl TestStack {
         pg.batch_execute(
             "drop trigger if exists reject_one on tradovate_tokens; drop function if exists reject_one();
              drop trigger if exists reject_reads on token_reads; drop function if exists reject_reads();
-             truncate tradovate_tokens, token_key_mappings, sync_runs, token_reads",
+             truncate tradovate_tokens, token_key_mappings, sync_runs, token_reads, alert_states",
         )
         .await
         .unwrap();

@@ -163,6 +163,24 @@ pub fn check(lookup: &dyn Fn(&str) -> Option<String>, kept: &[String], crons: &[
     report
 }
 
+/// Settings that hold a secret and must not be in wrangler.toml `[vars]` (committed, and shown
+/// in the dashboard): a Slack or Discord webhook URL carries its secret in the path.
+const SECRET_SETTINGS: &[&str] = &["ALERT_WEBHOOK_URL", "ALERT_WEBHOOK_SECRET"];
+
+/// One finding per secret setting found in `[vars]`; its value is never printed.
+pub fn secrets_in_vars(vars: &BTreeMap<String, toml::Value>) -> Vec<Finding> {
+    SECRET_SETTINGS
+        .iter()
+        .filter(|name| vars.contains_key(**name))
+        .map(|name| Finding::Invalid {
+            name: name.to_string(),
+            message: format!(
+                "{name} holds a secret: remove it from wrangler.toml [vars] and set it with `wrangler secret put {name}`"
+            ),
+        })
+        .collect()
+}
+
 /// Reads wrangler.toml, checks the settings it and the environment give, prints the report.
 pub fn run(wrangler_toml: &Path, kept: &[String], allow_missing: bool) -> ExitCode {
     let toml: WranglerToml = match std::fs::read_to_string(wrangler_toml)
@@ -189,7 +207,8 @@ pub fn run(wrangler_toml: &Path, kept: &[String], allow_missing: bool) -> ExitCo
         })
         .collect();
     let lookup = |name: &str| vars.get(name).cloned().or_else(|| std::env::var(name).ok());
-    let report = check(&lookup, kept, &toml.triggers.crons);
+    let mut report = check(&lookup, kept, &toml.triggers.crons);
+    report.findings.extend(secrets_in_vars(&toml.vars));
     for f in &report.findings {
         println!("{}", f.line());
     }
@@ -260,6 +279,11 @@ mod tests {
         settings.insert("TOKEN_ENCRYPTION_KEY", "bm90IDMyIGJ5dGVz".into());
         settings.remove("SUPABASE_SERVICE_ROLE_KEY");
         settings.insert("SYNC_BATCH_SIZE", "0".into());
+        settings.insert(
+            "ALERT_WEBHOOK_URL",
+            "http://hooks.example.com/secret-value".into(),
+        );
+        settings.insert("ALERT_FORMAT", "teams".into());
         let report = run_with(&settings, &[]);
         let mut named: Vec<(&str, bool)> = report
             .findings
@@ -273,6 +297,8 @@ mod tests {
         assert_eq!(
             named,
             vec![
+                ("ALERT_FORMAT", false),
+                ("ALERT_WEBHOOK_URL", false),
                 ("SUPABASE_SERVICE_ROLE_KEY", true),
                 ("SYNC_BATCH_SIZE", false),
                 ("TOKEN_ENCRYPTION_KEY", false),
@@ -314,10 +340,24 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_url_in_vars_is_a_problem_without_its_value() {
+        let toml: WranglerToml = toml::from_str(
+            "[vars]\nALERT_WEBHOOK_URL = \"https://hooks.slack.com/services/T/B/secret-value\"\nALERT_FORMAT = \"slack\"\n",
+        )
+        .unwrap();
+        let findings = secrets_in_vars(&toml.vars);
+        assert!(
+            matches!(&findings[..], [Finding::Invalid { name, .. }] if name == "ALERT_WEBHOOK_URL")
+        );
+        assert!(!findings[0].line().contains("secret-value"));
+    }
+
+    #[test]
     fn reads_the_repositorys_wrangler_toml() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wrangler.toml");
         let toml: WranglerToml = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert!(!toml.triggers.crons.is_empty());
         assert!(toml.vars.contains_key("TOKEN_KEY_PATTERNS"));
+        assert_eq!(secrets_in_vars(&toml.vars), Vec::new());
     }
 }
