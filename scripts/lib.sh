@@ -214,7 +214,9 @@ build_worker() {
 # Profiles
 
 # Sets the ports and paths of a profile. dev: the stack dev.sh runs; test: the one test.sh
-# starts fresh on every run, on other ports, so that both can run at the same time.
+# starts fresh on every run, on other ports, so that both can run at the same time. The test
+# and bench ports lie below Linux's ephemeral range (32768-60999): there, any outgoing
+# connection of a build or a test could hold a port just as a service wants to listen on it.
 load_profile() {
   PROFILE=$1
   case $PROFILE in
@@ -223,12 +225,12 @@ load_profile() {
       WORKER_PORT=8787 INSPECTOR_PORT=9229
       ;;
     test)
-      PG_PORT=55322 POSTGREST_PORT=55321 REDIS_PORT=56380 UPSTASH_PORT=58079 TRADOVATE_PORT=58088
-      WORKER_PORT=58787 INSPECTOR_PORT=59229
+      PG_PORT=25322 POSTGREST_PORT=25321 REDIS_PORT=26380 UPSTASH_PORT=28079 TRADOVATE_PORT=28088
+      WORKER_PORT=28787 INSPECTOR_PORT=29229
       ;;
     bench) # scripts/bench.sh: fresh data dirs like test, its own ports
-      PG_PORT=57322 POSTGREST_PORT=57321 REDIS_PORT=57380 UPSTASH_PORT=57079 TRADOVATE_PORT=57088
-      WORKER_PORT=57787 INSPECTOR_PORT=57229
+      PG_PORT=27322 POSTGREST_PORT=27321 REDIS_PORT=27380 UPSTASH_PORT=27079 TRADOVATE_PORT=27088
+      WORKER_PORT=27787 INSPECTOR_PORT=27229
       ;;
     *) die "unknown profile '$PROFILE' (dev, test or bench)" ;;
   esac

@@ -7,7 +7,7 @@
 //   it ends with        RESULT {"…": …}                              (exit 0), or fails (exit 1)
 //
 // Settings (environment):
-//   TM_DASH_URL            the Worker, e.g. http://127.0.0.1:58587
+//   TM_DASH_URL            the Worker, e.g. http://127.0.0.1:28787
 //   TM_DASH_READ_KEY       the read key to sign in with
 //   TM_DASH_SECRETS_FILE   a file with one secret per line (every token, the other keys): none
 //                          may appear in the page, its storage or any request or response
