@@ -14,7 +14,7 @@ use token_manager::jobs::{Services, Trigger};
 
 use crate::support::faults::{closed_port, ScanDenied, Silent};
 use crate::support::webhook::{Answer, Received, Receiver, SECRET_PATH};
-use crate::support::{admin_key, demo_tokens, many_tokens, TestStack};
+use crate::support::{admin_key, demo_tokens, many_tokens, Api, TestStack};
 
 const SECRET: &str = "whsec-test-0123456789abcdef";
 
@@ -53,8 +53,8 @@ fn assert_signed(received: &Received, tokens: &[(String, String)]) {
     }
 }
 
-#[tokio::test]
-async fn a_failing_sync_alerts_once_and_recovers_once() {
+/// The demo tokens synced, by an API whose alerts go, signed, to a fresh receiver.
+async fn synced_with_receiver() -> (TestStack, Vec<(String, String)>, Receiver, Api) {
     let mut stack = TestStack::start().await;
     let tokens = demo_tokens(Utc::now() + Duration::hours(2));
     stack.seed(&tokens);
@@ -64,6 +64,12 @@ async fn a_failing_sync_alerts_once_and_recovers_once() {
         ("ALERT_WEBHOOK_SECRET", SECRET),
     ]);
     assert_eq!(api.sync().await.status, 200);
+    (stack, tokens, rx, api)
+}
+
+#[tokio::test]
+async fn a_failing_sync_alerts_once_and_recovers_once() {
+    let (stack, tokens, rx, api) = synced_with_receiver().await;
     assert!(
         rx.received().is_empty(),
         "a working sync is no change of state"
@@ -305,15 +311,7 @@ async fn a_dead_or_slow_receiver_slows_nothing_beyond_its_timeout() {
 
 #[tokio::test]
 async fn a_suspected_loss_and_its_restore_alert_once_each() {
-    let mut stack = TestStack::start().await;
-    let tokens = demo_tokens(Utc::now() + Duration::hours(2));
-    stack.seed(&tokens);
-    let rx = Receiver::start().await;
-    let api = stack.api_with(&[
-        ("ALERT_WEBHOOK_URL", &rx.url),
-        ("ALERT_WEBHOOK_SECRET", SECRET),
-    ]);
-    assert_eq!(api.sync().await.status, 200);
+    let (mut stack, tokens, rx, api) = synced_with_receiver().await;
     flushdb(&mut stack);
     let answer = api.sync().await;
     assert_eq!(answer.body["outcome"], "redis_loss_suspected");

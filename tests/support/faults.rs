@@ -508,6 +508,40 @@ impl Drop for ScanDenied {
     }
 }
 
+/// Reads one HTTP/1.1 request: its head (request line and headers, without the blank line)
+/// and its `Content-Length` body (what arrived of it). `None` if the peer sent no head.
+pub async fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    let (head_end, length) = loop {
+        let n = stream.read(&mut buf).await.unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buf[..n]);
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let length = String::from_utf8_lossy(&data[..end])
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            break (end + 4, length);
+        }
+    };
+    while data.len() < head_end + length {
+        let n = stream.read(&mut buf).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&data[..head_end - 4]).to_string();
+    Some((head, data.split_off(head_end)))
+}
+
 /// What a [`fake_upstream`] answers: status and body for a request path and its JSON body.
 pub type Respond = Arc<dyn Fn(&str, &Value) -> (u16, String) + Send + Sync>;
 
@@ -520,37 +554,11 @@ pub async fn fake_upstream(answer: Respond) -> String {
         while let Ok((mut stream, _)) = listener.accept().await {
             let answer = answer.clone();
             tokio::spawn(async move {
-                let mut data = Vec::new();
-                let mut buf = [0u8; 8192];
-                let (head_end, length) = loop {
-                    let n = stream.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    data.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&data);
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let length = text[..end]
-                            .lines()
-                            .find_map(|l| {
-                                let (name, value) = l.split_once(':')?;
-                                name.eq_ignore_ascii_case("content-length")
-                                    .then(|| value.trim().parse::<usize>().ok())?
-                            })
-                            .unwrap_or(0);
-                        break (end + 4, length);
-                    }
+                let Some((head, body)) = read_request(&mut stream).await else {
+                    return;
                 };
-                while data.len() < head_end + length {
-                    let n = stream.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    data.extend_from_slice(&buf[..n]);
-                }
-                let head = String::from_utf8_lossy(&data[..head_end]).to_string();
                 let path = head.split(' ').nth(1).unwrap_or("/").to_string();
-                let body: Value = serde_json::from_slice(&data[head_end..]).unwrap_or(Value::Null);
+                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 let (status, text) = answer(&path, &body);
                 if status == 0 {
                     // Drop the connection after half an answer.

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::faults::read_request;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -135,35 +137,9 @@ impl Drop for Receiver {
 
 /// Reads one request (head and `Content-Length` body), records it, answers.
 async fn serve(mut socket: TcpStream, log: &Mutex<Vec<Received>>, how: &Mutex<Answer>) {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 8192];
-    let (head_end, length) = loop {
-        let n = socket.read(&mut buf).await.unwrap_or(0);
-        if n == 0 {
-            return;
-        }
-        data.extend_from_slice(&buf[..n]);
-        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&data[..end]).to_string();
-            let length = head
-                .lines()
-                .find_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse::<usize>().ok())?
-                })
-                .unwrap_or(0);
-            break (end + 4, length);
-        }
+    let Some((head, body)) = read_request(&mut socket).await else {
+        return;
     };
-    while data.len() < head_end + length {
-        let n = socket.read(&mut buf).await.unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        data.extend_from_slice(&buf[..n]);
-    }
-    let head = String::from_utf8_lossy(&data[..head_end - 4]).to_string();
     let mut lines = head.lines();
     let mut request_line = lines.next().unwrap_or_default().split(' ');
     let method = request_line.next().unwrap_or_default().to_string();
@@ -172,7 +148,7 @@ async fn serve(mut socket: TcpStream, log: &Mutex<Vec<Received>>, how: &Mutex<An
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let body = String::from_utf8_lossy(&data[head_end..]).to_string();
+    let body = String::from_utf8_lossy(&body).to_string();
     log.lock().unwrap().push(Received {
         method,
         path,
@@ -183,7 +159,7 @@ async fn serve(mut socket: TcpStream, log: &Mutex<Vec<Received>>, how: &Mutex<An
     match answer {
         Answer::Hang => {
             // Hold the connection open until the sender gives up.
-            let _ = socket.read(&mut buf).await;
+            let _ = socket.read(&mut [0u8; 64]).await;
             tokio::time::sleep(Duration::from_secs(60)).await;
         }
         Answer::Status(status) => {
