@@ -154,7 +154,7 @@ cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 when="$(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, ${cpu_model:-unknown CPU} ($(nproc) cores, shared)"
 # shellcheck disable=SC2016 # the backticks are markdown
 {
-  printf 'Measured by `./scripts/bench.sh` on %s in %s s.\n' "$when" "$((SECONDS - started_at))"
+  printf 'Measured by `./scripts/bench.sh` on %s; the whole run took %s s.\n' "$when" "$((SECONDS - started_at))"
   printf 'Node %s, wrangler %s (`wrangler dev`, local workerd), %s, PostgREST 12.0.2, %s.\n\n' \
     "$(node --version)" "$(node -p 'require("./node_modules/wrangler/package.json").version')" \
     "$("$(pg_bin_dir)/postgres" --version)" "$(redis-server --version | awk '{ print "Redis " $3 }' | tr -d 'v=')"
