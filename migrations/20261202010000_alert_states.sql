@@ -14,6 +14,7 @@ create table if not exists public.alert_states (
 );
 
 alter table public.alert_states enable row level security;
+revoke all on table public.alert_states from public, anon, authenticated;
 
 -- Applies observations in order, each {"condition": text, "firing": bool}, under a row lock
 -- per condition (two invocations never both see the same change); a condition never seen is
