@@ -487,12 +487,7 @@ fn http_url(name: &'static str, value: &str) -> Result<(String, bool), ConfigErr
                 "expected an https URL such as https://example.supabase.co",
             )
         })?;
-    let host = url.host_str().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let local = host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    let local = is_loopback(&url);
     if url.scheme() == "http" && !local {
         return Err(invalid(
             name,
@@ -500,6 +495,17 @@ fn http_url(name: &'static str, value: &str) -> Result<(String, bool), ConfigErr
         ));
     }
     Ok((value.to_string(), local))
+}
+
+/// Whether `url` names this machine: `localhost`, 127.0.0.0/8 or ::1 (the only hosts plain
+/// `http://` is accepted for).
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The alert settings: `ALERT_WEBHOOK_URL` (comma-separated, each https or loopback http),
@@ -527,13 +533,7 @@ fn alert_settings(
             Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or_default()),
             None => parsed.host_str().unwrap_or_default().to_string(),
         };
-        let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
-        let bare = bare.trim_start_matches('[').trim_end_matches(']');
-        let local = bare.eq_ignore_ascii_case("localhost")
-            || bare
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if parsed.scheme() == "http" && !local {
+        if parsed.scheme() == "http" && !is_loopback(&parsed) {
             return Err(invalid(
                 URLS,
                 format!("{host}: http:// is allowed only for a loopback host; use https:// (webhook URLs and bodies must be encrypted in transit)"),
