@@ -82,6 +82,8 @@ cat <<EOF
   Try:
     curl -s -H "Authorization: Bearer $read_key" '$WORKER_URL/token-manager?action=status'
     curl -s -X POST -H "Authorization: Bearer $admin_key" '$WORKER_URL/token-manager?action=sync'
+    curl -s -H "Authorization: Bearer $read_key" '$WORKER_URL/v1/accounts'      # every account's health
+    curl -s -H "Authorization: Bearer $admin_key" '$WORKER_URL/v1/audit'        # who read which token
     curl -s '$WORKER_URL/__scheduled?cron=*/30+*+*+*+*'    # fire the sync cron now
     curl -s '$WORKER_URL/__scheduled?cron=*/5+*+*+*+*'     # fire the renew cron now (after a sync)
     curl -s -X POST -H "Authorization: Bearer $admin_key" '$WORKER_URL/v1/renew?dry_run=true'
