@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{var, TestStack};
+use crate::support::{tradovate_login, var, TestStack};
 
 /// The stand-in's admin switches live beside its `/v1`.
 fn admin_url(path: &str) -> String {
@@ -48,15 +48,7 @@ async fn the_renew_cron_renews_a_shared_session_through_wrangler_dev() {
         json!({ "token_lifetime_seconds": 600 }),
     )
     .await;
-    let session: Value = reqwest::Client::new()
-        .post(format!("{}/auth/accesstokenrequest", var("TM_TEST_TRADOVATE_URL")))
-        .json(&json!({ "name": "apex136189", "password": "test", "appId": "e2e", "appVersion": "1", "cid": 0, "sec": "e2e" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = tradovate_login(&var("TM_TEST_TRADOVATE_URL"), "apex136189").await;
     admin(
         "/__admin/settings",
         json!({ "token_lifetime_seconds": 4800 }),

@@ -14,7 +14,7 @@ use token_manager::jobs::{Services, Trigger};
 
 use crate::support::faults::{closed_port, ScanDenied, Silent};
 use crate::support::webhook::{Answer, Received, Receiver, SECRET_PATH};
-use crate::support::{admin_key, demo_tokens, many_tokens, Api, TestStack};
+use crate::support::{admin_key, demo_tokens, many_tokens, tradovate_login, Api, TestStack};
 
 const SECRET: &str = "whsec-test-0123456789abcdef";
 
@@ -427,15 +427,7 @@ async fn a_renewal_refused_with_429_alerts_failed_paused_and_unrenewed_once() {
         .await
         .expect("tradovate-local starts");
     let url = standin.base_url();
-    let session: Value = reqwest::Client::new()
-        .post(format!("{url}/auth/accesstokenrequest"))
-        .json(&json!({ "name": "apex136189", "password": "test", "appId": "t", "appVersion": "1", "cid": 0, "sec": "s" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = tradovate_login(&url, "apex136189").await;
     let token = session["accessToken"].as_str().unwrap().to_string();
     let value = json!({ "accessToken": token, "expirationTime": session["expirationTime"] });
     stack.set("token:APEX_136189", value.to_string().as_str());

@@ -18,7 +18,7 @@ use token_manager::jobs::sync::{sync, LOCK_KEY};
 use token_manager::jobs::{cleanup::cleanup, get::get, JobError, Services, Trigger};
 
 use crate::support::faults::{
-    authenticator_uri, free_port, pg_target, Cuttable, Fault, FaultProxy, OwnPostgrest, Silent,
+    authenticator_uri, free_port, nth, pg_target, Cuttable, Fault, FaultProxy, OwnPostgrest, Silent,
 };
 use crate::support::{
     admin, admin_key, bearer, bounded, demo_tokens, enc, jwt, jwt_with_payload, many_tokens,
@@ -815,16 +815,11 @@ async fn upstash_failing_mid_sync_records_the_run_and_changes_nothing() {
     let before = synced_then_changed(&mut stack, 60).await;
     let mut survived = 0;
     for fault in [Fault::Drop, Fault::Answer(500), Fault::Answer(401)] {
-        let pipelines = Arc::new(AtomicUsize::new(0));
-        let seen = pipelines.clone();
-        let proxy = FaultProxy::start(var("TM_TEST_UPSTASH_URL"), move |r| {
-            // The third value pipeline fails: after the lock, the SCAN and two batches.
-            if r.path == "/pipeline" && seen.fetch_add(1, Ordering::SeqCst) == 2 {
-                fault
-            } else {
-                Fault::Forward
-            }
-        })
+        // The third value pipeline fails: after the lock, the SCAN and two batches.
+        let proxy = FaultProxy::start(
+            var("TM_TEST_UPSTASH_URL"),
+            nth(2, |r| r.path == "/pipeline", fault),
+        )
         .await;
         let api = stack.api_with(&[
             ("UPSTASH_REDIS_REST_URL", &proxy.url),
@@ -949,17 +944,14 @@ async fn postgrest_failing_on_one_batch_keeps_earlier_batches_whole_and_records_
 
     // 2. The second batch is written but its answer is lost: the run fails, and the next sync
     //    finds those rows already current (never a duplicate, never a half row).
-    let batches = Arc::new(AtomicUsize::new(0));
-    let seen = batches.clone();
-    let proxy = FaultProxy::start(var("TM_TEST_POSTGREST_URL"), move |r| {
-        if r.path.starts_with("/rpc/token_manager_apply_sync")
-            && seen.fetch_add(1, Ordering::SeqCst) == 1
-        {
-            Fault::ForwardThenDrop
-        } else {
-            Fault::Forward
-        }
-    })
+    let proxy = FaultProxy::start(
+        var("TM_TEST_POSTGREST_URL"),
+        nth(
+            1,
+            |r| r.path.starts_with("/rpc/token_manager_apply_sync"),
+            Fault::ForwardThenDrop,
+        ),
+    )
     .await;
     let api = stack.api_with(&[("SUPABASE_REST_URL", &proxy.url), ("SYNC_BATCH_SIZE", "10")]);
     let answer = api.request("POST", "/v1/sync", Some(&admin()), b"").await;
@@ -1021,17 +1013,14 @@ async fn a_finish_that_fails_still_records_the_run_as_failed() {
     // left `running` forever.
     let mut stack = TestStack::start().await;
     let before = synced_then_changed(&mut stack, 20).await;
-    let finishes = Arc::new(AtomicUsize::new(0));
-    let seen = finishes.clone();
-    let proxy = FaultProxy::start(var("TM_TEST_POSTGREST_URL"), move |r| {
-        if r.path.starts_with("/rpc/token_manager_finish_sync")
-            && seen.fetch_add(1, Ordering::SeqCst) == 0
-        {
-            Fault::Answer(503)
-        } else {
-            Fault::Forward
-        }
-    })
+    let proxy = FaultProxy::start(
+        var("TM_TEST_POSTGREST_URL"),
+        nth(
+            0,
+            |r| r.path.starts_with("/rpc/token_manager_finish_sync"),
+            Fault::Answer(503),
+        ),
+    )
     .await;
     let api = stack.api_with(&[("SUPABASE_REST_URL", &proxy.url)]);
     api.request("POST", "/v1/sync", Some(&admin()), b"")
@@ -1127,17 +1116,14 @@ async fn a_hanging_supabase_is_given_up_on_in_bounded_time_naming_it() {
     // A batch that hangs mid-run: given up on, and the failure recorded (Supabase is back for
     // the record).
     stack.seed(&many_tokens("HANG", 30, "v1"));
-    let batches = Arc::new(AtomicUsize::new(0));
-    let seen = batches.clone();
-    let proxy = FaultProxy::start(var("TM_TEST_POSTGREST_URL"), move |r| {
-        if r.path.starts_with("/rpc/token_manager_apply_sync")
-            && seen.fetch_add(1, Ordering::SeqCst) == 1
-        {
-            Fault::Hang
-        } else {
-            Fault::Forward
-        }
-    })
+    let proxy = FaultProxy::start(
+        var("TM_TEST_POSTGREST_URL"),
+        nth(
+            1,
+            |r| r.path.starts_with("/rpc/token_manager_apply_sync"),
+            Fault::Hang,
+        ),
+    )
     .await;
     let api = stack.api_with(&[
         ("UPSTREAM_TIMEOUT_MS", "500"),

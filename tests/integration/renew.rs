@@ -13,7 +13,7 @@ use token_manager::jobs::{get::get, list::list, list::ListQuery, JobError, Servi
 use token_manager::tradovate::Environment;
 use tradovate_local::{Fault, FaultMode, Running, Settings};
 
-use crate::support::{jwt, TestStack};
+use crate::support::{jwt, tradovate_login, TestStack};
 
 /// A private stand-in whose logins mint tokens living `lifetime_seconds`.
 async fn start_standin(lifetime_seconds: u64) -> Running {
@@ -49,19 +49,6 @@ pub(super) fn config(
     ];
     changes.extend_from_slice(extra);
     stack.config_with(&changes)
-}
-
-/// A login at the stand-in: the documented response body.
-async fn login(standin: &Running, name: &str) -> Value {
-    reqwest::Client::new()
-        .post(format!("{}/auth/accesstokenrequest", standin.base_url()))
-        .json(&json!({ "name": name, "password": "test", "appId": "t", "appVersion": "1", "cid": 0, "sec": "s" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// Tradovate-style JSON for a login answer.
@@ -128,7 +115,7 @@ fn time(value: &Value) -> DateTime<Utc> {
 
 /// One session of 1 main + 2 sub-accounts from a 10-minute login, synced.
 async fn one_session(stack: &mut TestStack, standin: &Running) -> (Value, Vec<String>) {
-    let session = login(standin, "apex136189").await;
+    let session = tradovate_login(&standin.base_url(), "apex136189").await;
     set_lifetime(standin, 4800);
     let keys = seed_shared(stack, "136189", 2, &session);
     sync(&stack.services(), Trigger::Http).await.unwrap();
@@ -207,9 +194,21 @@ async fn a_shared_token_is_renewed_once_written_to_all_its_keys_and_the_next_syn
     let demo = start_standin(600).await;
     let live = start_standin(600).await;
     let sessions = [
-        ("136189", 7, login(&demo, "apex136189").await),
-        ("266668", 6, login(&live, "apex266668").await),
-        ("272045", 6, login(&demo, "apex272045").await),
+        (
+            "136189",
+            7,
+            tradovate_login(&demo.base_url(), "apex136189").await,
+        ),
+        (
+            "266668",
+            6,
+            tradovate_login(&live.base_url(), "apex266668").await,
+        ),
+        (
+            "272045",
+            6,
+            tradovate_login(&demo.base_url(), "apex272045").await,
+        ),
     ];
     set_lifetime(&demo, 4800);
     set_lifetime(&live, 4800);
@@ -369,7 +368,7 @@ async fn a_shared_token_is_renewed_once_written_to_all_its_keys_and_the_next_syn
 async fn values_keep_their_bytes_apart_from_the_renewed_fields() {
     let mut stack = TestStack::start().await;
     let standin = start_standin(600).await;
-    let session = login(&standin, "apex272045").await;
+    let session = tradovate_login(&standin.base_url(), "apex272045").await;
     set_lifetime(&standin, 4800);
     let old = token(&session);
     let old_md = session["mdAccessToken"].as_str().unwrap();
@@ -431,7 +430,7 @@ async fn values_keep_their_bytes_apart_from_the_renewed_fields() {
 
     // Without mdAccessToken in the answer, the stored one is kept as it is.
     let standin2 = start_standin(600).await;
-    let session2 = login(&standin2, "someone").await;
+    let session2 = tradovate_login(&standin2.base_url(), "someone").await;
     standin2.state.set_settings(Settings {
         token_lifetime_seconds: 4800,
         omit_md_access_token: true,
@@ -581,7 +580,7 @@ async fn a_401_marks_the_session_until_a_bot_writes_a_new_token() {
 
     // The bot logs in again: a new token in Redis, synced, is renewed normally.
     set_lifetime(&standin, 600);
-    let fresh = login(&standin, "apex136189").await;
+    let fresh = tradovate_login(&standin.base_url(), "apex136189").await;
     set_lifetime(&standin, 4800);
     seed_shared(&mut stack, "136189", 2, &fresh);
     let synced = sync(&stack.services(), Trigger::Http).await.unwrap();
@@ -596,7 +595,7 @@ async fn pause_case(mode: FaultMode, p_time: u64, expected_wait: i64, why: &str)
     let standin = start_standin(600).await;
     one_session(&mut stack, &standin).await;
     set_lifetime(&standin, 600);
-    let second = login(&standin, "apex266668").await;
+    let second = tradovate_login(&standin.base_url(), "apex266668").await;
     set_lifetime(&standin, 4800);
     seed_shared(&mut stack, "266668", 1, &second);
     sync(&stack.services(), Trigger::Http).await.unwrap();
@@ -701,7 +700,7 @@ async fn the_hourly_budget_limits_renewals_across_passes() {
         ("266668", "apex266668"),
         ("272045", "apex272045"),
     ] {
-        let session = login(&standin, name).await;
+        let session = tradovate_login(&standin.base_url(), name).await;
         seed_shared(&mut stack, digits, 1, &session);
     }
     set_lifetime(&standin, 4800);
@@ -746,7 +745,7 @@ async fn two_passes_at_once_renew_each_session_once() {
     let mut stack = TestStack::start().await;
     let standin = start_standin(600).await;
     for (digits, name) in [("136189", "apex136189"), ("266668", "apex266668")] {
-        let session = login(&standin, name).await;
+        let session = tradovate_login(&standin.base_url(), name).await;
         seed_shared(&mut stack, digits, 3, &session);
     }
     set_lifetime(&standin, 4800);
@@ -816,7 +815,7 @@ async fn a_pass_costs_six_subrequests_plus_one_per_renewed_session() {
         ("266668", 6, "apex266668"),
         ("272045", 6, "apex272045"),
     ] {
-        let session = login(&standin, name).await;
+        let session = tradovate_login(&standin.base_url(), name).await;
         seed_shared(&mut stack, digits, subs, &session);
     }
     set_lifetime(&standin, 4800);

@@ -4,8 +4,6 @@
 //! case checks Redis byte for byte and the rows and runs in Postgres.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -14,7 +12,7 @@ use token_manager::jobs::status::status;
 use token_manager::jobs::sync::{sync, Outcome, LOCK_KEY};
 use token_manager::jobs::{get::get, JobError, Services, Trigger};
 
-use crate::support::faults::{Fault, FaultProxy};
+use crate::support::faults::{nth, Fault, FaultProxy};
 use crate::support::{admin, bounded, demo_tokens, jwt, many_tokens, reader, var, TestStack};
 
 /// A Redis value as a bot wrote it, with the TTL it gave the key.
@@ -832,19 +830,15 @@ async fn upstash_failing_mid_restore_claims_nothing_half_written_and_a_rerun_com
     sync(&plain, Trigger::Http).await.unwrap();
     for fault in [Fault::Answer(500), Fault::Drop, Fault::ForwardThenDrop] {
         flushdb(&mut stack);
-        let pipelines = Arc::new(AtomicUsize::new(0));
-        let seen = pipelines.clone();
-        let proxy = FaultProxy::start(var("TM_TEST_UPSTASH_URL"), move |r| {
-            // The second of three SET pipelines fails.
-            if r.body.contains("\"NX\"")
-                && r.path == "/pipeline"
-                && seen.fetch_add(1, Ordering::SeqCst) == 1
-            {
-                fault
-            } else {
-                Fault::Forward
-            }
-        })
+        // The second of three SET pipelines fails.
+        let proxy = FaultProxy::start(
+            var("TM_TEST_UPSTASH_URL"),
+            nth(
+                1,
+                |r| r.body.contains("\"NX\"") && r.path == "/pipeline",
+                fault,
+            ),
+        )
         .await;
         let api = stack.api_with(&[
             ("UPSTASH_REDIS_REST_URL", &proxy.url),

@@ -4,16 +4,13 @@
 //! last batch + deactivations + finish), and the lock, the lease that covers the Supabase
 //! writes after the unlock, and the run record hold on every path.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use chrono::{Duration, Utc};
 use token_manager::jobs::restore::{restore, RestoreOptions};
 use token_manager::jobs::sync::sync;
 use token_manager::jobs::{JobError, Services, Trigger};
 use token_manager::store::SyncBegin;
 
-use crate::support::faults::{Fault, FaultProxy};
+use crate::support::faults::{nth, Fault, FaultProxy};
 use crate::support::{demo_tokens, jwt, var, TestStack};
 
 /// Services whose Upstash and PostgREST requests go through counting proxies.
@@ -118,15 +115,10 @@ async fn failed_syncs_still_record_their_runs_and_free_the_lock() {
 
     // 1. The last value pipeline (which carries the unlock) fails: nothing written, the run
     //    recorded as failed, the lock released by a request of its own.
-    let pipelines = Arc::new(AtomicUsize::new(0));
-    let seen = pipelines.clone();
-    let upstash = FaultProxy::start(var("TM_TEST_UPSTASH_URL"), move |r| {
-        if r.path == "/pipeline" && seen.fetch_add(1, Ordering::SeqCst) == 1 {
-            Fault::Answer(500)
-        } else {
-            Fault::Forward
-        }
-    })
+    let upstash = FaultProxy::start(
+        var("TM_TEST_UPSTASH_URL"),
+        nth(1, |r| r.path == "/pipeline", Fault::Answer(500)),
+    )
     .await;
     let services = Services::new(stack.config_with(&[("UPSTASH_REDIS_REST_URL", &upstash.url)]));
     let failed = sync(&services, Trigger::Http).await;
@@ -144,17 +136,14 @@ async fn failed_syncs_still_record_their_runs_and_free_the_lock() {
 
     // 2. The last call (last batch + finish) fails: nothing of it written, the run recorded as
     //    failed by a second call, which also ends its lease: the next sync runs at once.
-    let finishes = Arc::new(AtomicUsize::new(0));
-    let seen = finishes.clone();
-    let postgrest = FaultProxy::start(var("TM_TEST_POSTGREST_URL"), move |r| {
-        if r.path.starts_with("/rpc/token_manager_finish_sync")
-            && seen.fetch_add(1, Ordering::SeqCst) == 0
-        {
-            Fault::Answer(503)
-        } else {
-            Fault::Forward
-        }
-    })
+    let postgrest = FaultProxy::start(
+        var("TM_TEST_POSTGREST_URL"),
+        nth(
+            0,
+            |r| r.path.starts_with("/rpc/token_manager_finish_sync"),
+            Fault::Answer(503),
+        ),
+    )
     .await;
     let services = Services::new(stack.config_with(&[("SUPABASE_REST_URL", &postgrest.url)]));
     let failed = sync(&services, Trigger::Http).await;

@@ -79,3 +79,17 @@ pub fn jwt_with_payload(payload: &str) -> String {
         URL_SAFE_NO_PAD.encode("signature")
     )
 }
+
+/// A login at Tradovate's auth endpoint (`{base_url}/auth/accesstokenrequest`, e.g. a
+/// tradovate-local): its documented answer (accessToken, mdAccessToken, expirationTime, …).
+pub async fn tradovate_login(base_url: &str, name: &str) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base_url}/auth/accesstokenrequest"))
+        .json(&json!({ "name": name, "password": "test", "appId": "t", "appVersion": "1", "cid": 0, "sec": "s" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

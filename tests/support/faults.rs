@@ -9,7 +9,7 @@
 //! The shared stack is never stopped.
 
 use std::net::TcpListener as StdListener;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -97,6 +97,23 @@ pub enum Fault {
     /// answers each of those with an error in its place (Redis refused that one command); a
     /// request that is not a pipeline is answered 503, without forwarding.
     Refuse(&'static str),
+}
+
+/// A rule for [`FaultProxy::start`]: `fault` for the `n`-th request (counting from 0) that
+/// `matches`, every other request forwarded.
+pub fn nth(
+    n: usize,
+    matches: impl Fn(&Seen) -> bool + Send + Sync + 'static,
+    fault: Fault,
+) -> impl Fn(&Seen) -> Fault + Send + Sync + 'static {
+    let seen = AtomicUsize::new(0);
+    move |r| {
+        if matches(r) && seen.fetch_add(1, Ordering::SeqCst) == n {
+            fault
+        } else {
+            Fault::Forward
+        }
+    }
 }
 
 /// A request as the proxy saw it.

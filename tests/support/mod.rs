@@ -22,7 +22,9 @@ pub mod webhook;
 use std::time::Duration;
 
 pub use api::{admin, admin_key, bearer, enc, read_key, reader, Api};
-pub use data::{demo_accounts, demo_tokens, jwt, jwt_with_payload, many_tokens, token_of};
+pub use data::{
+    demo_accounts, demo_tokens, jwt, jwt_with_payload, many_tokens, token_of, tradovate_login,
+};
 pub use faults::unreachable_config;
 pub use stack::{var, TestStack};
 

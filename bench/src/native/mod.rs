@@ -162,6 +162,19 @@ impl Smoke {
     fn check(&mut self, what: impl Into<String>, ok: bool) {
         self.0.push((what.into(), ok));
     }
+
+    /// The checks every sync case makes: it answered 200, and the Worker's count and SQL's
+    /// agree with the rows it should have written.
+    fn answered_and_wrote(&mut self, label: &str, run: &sync::SyncRun) {
+        self.check(format!("{label}: answered 200"), run.error.is_none());
+        self.check(
+            format!(
+                "{label}: wrote {} rows (Worker says {}, SQL counts {})",
+                run.expected_rows, run.worker_rows, run.sql_rows
+            ),
+            run.worker_rows == run.expected_rows && run.sql_rows == run.expected_rows,
+        );
+    }
 }
 
 pub fn main() -> i32 {
@@ -305,14 +318,7 @@ fn sync_row(run: &sync::SyncRun, batch: u64, scan_count: u64, smoke: &mut Smoke)
     let (up, pg) = (run.upstash.requests, run.postgrest.requests);
     let subrequests = up + pg;
     let bound = n.div_ceil(batch).max(1);
-    smoke.check(format!("{label}: answered 200"), run.error.is_none());
-    smoke.check(
-        format!(
-            "{label}: wrote {} rows (Worker says {}, SQL counts {})",
-            run.expected_rows, run.worker_rows, run.sql_rows
-        ),
-        run.worker_rows == run.expected_rows && run.sql_rows == run.expected_rows,
-    );
+    smoke.answered_and_wrote(&label, run);
     smoke.check(
         format!("{label}: requests counted in both logs (Upstash {up}, PostgREST {pg})"),
         up >= 1 && pg >= 1,
@@ -478,14 +484,7 @@ fn crowded_row(c: &sync::CrowdedRun, scan_count: u64, smoke: &mut Smoke) -> Row 
         c.under_prefix
     );
     let (up, pg) = (run.upstash.requests, run.postgrest.requests);
-    smoke.check(format!("{label}: answered 200"), run.error.is_none());
-    smoke.check(
-        format!(
-            "{label}: wrote {} rows (Worker says {}, SQL counts {})",
-            run.expected_rows, run.worker_rows, run.sql_rows
-        ),
-        run.worker_rows == run.expected_rows && run.sql_rows == run.expected_rows,
-    );
+    smoke.answered_and_wrote(&label, run);
     smoke.check(
         format!(
             "{label}: skipped exactly the {} keys of another type ({})",
